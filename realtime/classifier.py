@@ -1,0 +1,126 @@
+"""The action classifier as the live loop runs it: an ONNX model on ONNX Runtime.
+
+The exported graph contains the preprocessing (`train.preprocess.SkeletonNormalizer`), so this
+class hands it raw pixel keypoints and scores of one window per person, all persons in one
+batched call. Everything the caller needs to build that input (window length, persons per
+sample, class names) is read from the model's metadata, written by `export/to_onnx.py`.
+
+Provider choice: `onnxruntime-gpu` lists the CUDA provider even on a machine without a GPU (or
+without the CUDA libraries), and a session asked for it silently falls back to the CPU. So we
+ask for CUDA then CPU, read back the providers the session really got, and report that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from train.errors import SkelcamError
+from train.skeleton import LAYOUT, NUM_JOINTS
+
+log = logging.getLogger(__name__)
+
+ONNX_FORMAT = "skelcam-onnx-v1"
+ORT_DEFAULT_SEVERITY = 2  # onnxruntime's own default: warnings and above
+
+# Which ONNX Runtime providers to ask for on each device setting, best first.
+PROVIDERS: dict[str, list[str]] = {
+    "auto": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "cpu": ["CPUExecutionProvider"],
+}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The top-k actions of one person."""
+
+    labels: list[str]
+    probabilities: list[float]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class ActionClassifier:
+    """Loads a skelcam ONNX model and classifies batches of skeleton windows."""
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        path = Path(path)
+        if device not in PROVIDERS:
+            raise SkelcamError(f"unknown device '{device}' (choose from {', '.join(PROVIDERS)})")
+        if not path.is_file():
+            raise SkelcamError(f"classifier model '{path}' does not exist")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        wanted = [p for p in PROVIDERS[device] if p in ort.get_available_providers()]
+        # A CUDA provider that cannot load its libraries logs a multi-line error before falling
+        # back; we report the fallback ourselves, in one line, below.
+        ort.set_default_logger_severity(4)
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=wanted)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types for bad files
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SkelcamError(f"'{path}' is not a loadable ONNX model: {first}") from None
+        finally:
+            ort.set_default_logger_severity(ORT_DEFAULT_SEVERITY)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get("format") != ONNX_FORMAT:
+            raise SkelcamError(
+                f"'{path}' is an ONNX model but not a skelcam classifier (no '{ONNX_FORMAT}' "
+                "metadata); export one with: python export/to_onnx.py"
+            )
+        if meta.get("layout") != LAYOUT:
+            raise SkelcamError(f"'{path}' expects keypoint layout '{meta.get('layout')}'")
+        self.path = path
+        self.labels: list[str] = json.loads(meta["class_names"])
+        self.window = int(meta["window"])
+        self.num_persons = int(meta["num_persons"])
+        self.version = meta.get("model_version", "unknown")
+        self.providers: list[str] = self.session.get_providers()
+        self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+        if device == "cuda" and self.device != "cuda":
+            raise SkelcamError("device 'cuda' asked for, but ONNX Runtime could not use a GPU")
+        if device == "auto" and "CUDAExecutionProvider" in wanted and self.device != "cuda":
+            log.warning("CUDA provider unavailable (no GPU or CUDA libraries); running on CPU")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(persons, frames, joints) of one sample."""
+        return self.num_persons, self.window, NUM_JOINTS
+
+    def logits(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Raw class scores [N, K] for keypoints [N, M, T, 17, 2] and scores [N, M, T, 17]."""
+        expected = (self.num_persons, self.window, NUM_JOINTS)
+        if keypoints.shape[1:] != (*expected, 2) or scores.shape[1:] != expected:
+            raise ValueError(
+                f"expected keypoints [N, {', '.join(map(str, expected))}, 2], got "
+                f"{keypoints.shape} and scores {scores.shape}"
+            )
+        feeds = {"keypoints": keypoints.astype(np.float32, copy=False),
+                 "scores": scores.astype(np.float32, copy=False)}
+        return self.session.run(["logits"], feeds)[0]
+
+    def probabilities(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        return softmax(self.logits(keypoints, scores))
+
+    def top_k(self, probabilities: np.ndarray, k: int = 5) -> list[Prediction]:
+        """Top-k labels and probabilities for each row of a [N, K] probability matrix."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        k = min(k, len(self.labels))
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        return [
+            Prediction([self.labels[i] for i in row], [float(p[i]) for i in row])
+            for row, p in zip(order, probabilities, strict=True)
+        ]

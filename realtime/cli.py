@@ -1,0 +1,193 @@
+"""`skelcam`: live action recognition on a webcam or a video file.
+
+    skelcam --camera 0
+    skelcam --video in.mp4 --save out.mp4 --log out.jsonl
+    skelcam replay --data X.pkl --index 3 --save sample.mp4
+
+Every input is checked before any work starts (save path, weights, source, pose backend), and
+each problem is reported as one line with a non-zero exit. Stopping with q, Esc, Ctrl-C or
+SIGTERM finalizes the saved video and the log, so an interrupted run leaves playable files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from train.errors import SkelcamError, print_error
+from train.shipped import ONNX_MODEL
+
+QUIT_KEYS = (ord("q"), 27)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skelcam", description="Real-time action recognition on human skeletons.",
+        epilog="Also: skelcam replay --help",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--camera", type=int, metavar="INDEX", help="webcam index, e.g. 0")
+    source.add_argument("--video", type=Path, metavar="PATH", help="a video file")
+    parser.add_argument("--save", type=Path, metavar="OUT", help="write the annotated video "
+                        "(.mp4 or .avi)")
+    parser.add_argument("--log", type=Path, metavar="OUT.jsonl",
+                        help="one JSON line per person per classification")
+    parser.add_argument("--pose", default="auto",
+                        help="pose backend: auto, mmpose, rtm or mediapipe (default: auto)")
+    parser.add_argument("--det-model", help="rtm: person detector, a model name or local .onnx")
+    parser.add_argument("--pose-model", help="rtm: pose model, a model name or local .onnx")
+    parser.add_argument("--weights", type=Path, default=ONNX_MODEL,
+                        help="skelcam ONNX classifier (default: the shipped one)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--stride", type=int, default=4,
+                        help="classify every N frames (default 4)")
+    parser.add_argument("--max-people", type=int, default=4)
+    parser.add_argument("--no-show", action="store_true",
+                        help="no window (automatic when there is no display)")
+    parser.add_argument("--verbose", action="store_true")
+    return parser
+
+
+def display_available() -> bool:
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def check_log_path(path: Path) -> Path:
+    if path.is_dir():
+        raise SkelcamError(f"--log '{path}' is a directory")
+    if not path.parent.is_dir():
+        raise SkelcamError(f"cannot write log '{path}': folder '{path.parent}' does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise SkelcamError(f"cannot write log '{path}': folder is not writable")
+    return path
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Validate everything, then run the loop; returns the exit code."""
+    from realtime.action_log import ActionLog
+    from realtime.capture import open_source
+    from realtime.classifier import ActionClassifier
+    from realtime.loop import Overlay, run_loop
+    from realtime.pose import create_backend
+    from realtime.recognizer import ActionRecognizer
+    from realtime.signals import graceful_interrupts
+    from realtime.writer import VideoWriter, check_output_path
+
+    if args.stride < 1:
+        raise SkelcamError("--stride must be at least 1")
+    save = check_output_path(args.save) if args.save else None
+    log_path = check_log_path(args.log) if args.log else None
+    classifier = ActionClassifier(args.weights, device=args.device)
+    source = open_source(args.camera if args.camera is not None else str(args.video))
+    info = source.info
+    models = {k: v for k, v in (("det_model", args.det_model), ("pose_model", args.pose_model))
+              if v is not None}
+    backend = create_backend(args.pose, device=args.device, max_people=args.max_people, **models)
+    console.print(
+        f"source {info.name}: {info.width}x{info.height} @ {info.fps:.1f} fps"
+        + (f", {info.frame_count} frames" if info.frame_count else "")
+        + f" | pose: {backend.name} ({backend.device}) | classifier: {classifier.path.name} "
+        f"on {classifier.providers[0]}",
+        soft_wrap=True,
+    )
+    show = not args.no_show and display_available()
+    recognizer = ActionRecognizer(backend, classifier, info.fps, args.stride)
+    overlay = Overlay(classifier.labels, backend.name, classifier.device)
+
+    with ExitStack() as stack:
+        stack.enter_context(graceful_interrupts())
+        stack.enter_context(source)
+        stack.callback(backend.close)
+        writer = stack.enter_context(VideoWriter(save, info.fps, (info.width, info.height))) \
+            if save else None
+        log = stack.enter_context(ActionLog(log_path)) if log_path else None
+        progress = stack.enter_context(_progress(console, info.frame_count))
+        task = progress.add_task("frames", total=info.frame_count)
+
+        def on_frame(image: np.ndarray) -> bool:
+            progress.update(task, advance=1)
+            return _show(image) if show else True
+
+        try:
+            stats = run_loop(source, recognizer, overlay, classifier, writer, log, on_frame)
+        finally:
+            if show:
+                cv2.destroyAllWindows()
+    _summary(console, stats, source.info, save, log_path)
+    return 130 if stats.status == "interrupted" else 0
+
+
+def _show(image: np.ndarray) -> bool:
+    """Show the frame; False when the user pressed q or Esc."""
+    try:
+        cv2.imshow("skelcam", image)
+        return (cv2.waitKey(1) & 0xFF) not in QUIT_KEYS
+    except cv2.error as exc:
+        raise SkelcamError(f"cannot open a window ({exc.err}); use --no-show") from None
+
+
+def _progress(console: Console, total: int | None) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, disable=total is None)
+
+
+def _summary(console: Console, stats, info, save: Path | None, log_path: Path | None) -> None:
+    table = Table(title=f"skelcam: {stats.status}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("frames", str(stats.frames))
+    table.add_row("end-to-end FPS", f"{stats.fps:.1f}")
+    for stage, ms in stats.stage_ms.items():
+        table.add_row(f"{stage} ms (mean)", f"{ms:.1f}")
+    table.add_row("capture->overlay latency ms (median / p90)",
+                  f"{stats.latency(50):.0f} / {stats.latency(90):.0f}")
+    if info.is_camera:
+        table.add_row("camera frames dropped (stale)", str(stats.dropped))
+    if save:
+        table.add_row("video", str(save))
+    if log_path:
+        table.add_row("log", str(log_path))
+    console.print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    console = Console(stderr=False)
+    errors = Console(stderr=True)
+    if argv and argv[0] == "replay":
+        from realtime.replay import build_replay_parser, run_replay
+
+        args = build_replay_parser().parse_args(argv[1:])
+        runner = run_replay
+    else:
+        args = build_parser().parse_args(argv)
+        runner = run
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(message)s", handlers=[RichHandler(console=errors,
+                                                                    show_path=False)])
+    try:
+        return runner(args, console)
+    except SkelcamError as exc:
+        print_error(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""mmdet person detector + mmpose top-down pose, through the OpenMMLab Python APIs.
+
+The optional heavyweight: it needs mmcv (compiled), mmengine, mmdet and mmpose (the `[mmpose]`
+extra; see the project README for the versions that build together). The defaults are
+RTMDet-tiny (COCO, 80 classes, person = label 0) and RTMPose-m (COCO + AI Challenger, 256x192),
+built from the configs that ship inside the packages (`<package>/.mim/configs/...`) and loaded
+from OpenMMLab's checkpoint URLs, which mmengine downloads once into torch's hub cache. Any other
+config/checkpoint pair can be passed instead. The steps mirror mmpose's
+`demo/topdown_demo_with_mmdet.py`: detect, keep confident persons, NMS, `inference_topdown`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+
+from train.errors import SkelcamError
+
+from .base import PoseBackend, runtime_for
+from .keypoints import Poses
+
+DET_CONFIG = "mmdet:rtmdet/rtmdet_tiny_8xb32-300e_coco.py"
+DET_CHECKPOINT = (
+    "https://download.openmmlab.com/mmdetection/v3.0/rtmdet/rtmdet_tiny_8xb32-300e_coco/"
+    "rtmdet_tiny_8xb32-300e_coco_20220902_112414-78e30dcc.pth"
+)
+POSE_CONFIG = "mmpose:body_2d_keypoint/rtmpose/coco/rtmpose-m_8xb256-420e_aic-coco-256x192.py"
+POSE_CHECKPOINT = (
+    "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/"
+    "rtmpose-m_simcc-aic-coco_pt-aic-coco_420e-256x192-63eb25f7_20230126.pth"
+)
+PERSON_LABEL = 0  # COCO's first class
+
+
+class MMPoseBackend(PoseBackend):
+    """mmdet finds people, mmpose places their 17 joints (PyTorch, CPU or CUDA)."""
+
+    name = "mmpose"
+
+    def __init__(
+        self,
+        device: str = "auto",
+        *,
+        det_config: str = DET_CONFIG,
+        det_checkpoint: str = DET_CHECKPOINT,
+        pose_config: str = POSE_CONFIG,
+        pose_checkpoint: str = POSE_CHECKPOINT,
+        score_threshold: float = 0.3,
+        nms_threshold: float = 0.3,
+        max_people: int | None = None,
+    ) -> None:
+        """Load both models (downloading checkpoints given as URLs once).
+
+        Args:
+            det_config, pose_config: a config file, or 'mmdet:<path>' / 'mmpose:<path>' inside
+                that package's bundled configs.
+            det_checkpoint, pose_checkpoint: a local .pth file or a URL.
+            score_threshold, nms_threshold: as in mmpose's demo (bbox_thr, nms_thr).
+            max_people: pose only this many people, the most confident first (None: all).
+        """
+        try:
+            import torch
+            from mmdet.apis import init_detector
+            from mmpose.apis import init_model
+            from mmpose.utils import adapt_mmdet_pipeline
+        except ImportError as error:  # e.g. xtcocotools built against NumPy 1 under NumPy 2
+            raise SkelcamError(
+                f"mmpose is installed but does not import ({error}); see the "
+                "[mmpose] extra's install notes"
+            ) from error
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        torch_device = runtime_for(self.name, device)
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.max_people = max_people
+        try:
+            self.detector = init_detector(_config(det_config), det_checkpoint, device=torch_device)
+            self.pose_model = init_model(_config(pose_config), pose_checkpoint, device=torch_device)
+        except urllib.error.URLError as error:
+            raise SkelcamError(
+                f"cannot download an mmdet/mmpose checkpoint: no network ({error.reason}); pass "
+                "det_checkpoint/pose_checkpoint local .pth paths"
+            ) from error
+        # mmdet's pipeline must resolve its transforms in mmdet's registry scope, not mmpose's.
+        self.detector.cfg = adapt_mmdet_pipeline(self.detector.cfg)
+
+    def __call__(self, frame_bgr: np.ndarray) -> Poses:
+        from mmdet.apis import inference_detector
+        from mmpose.apis import inference_topdown
+        from mmpose.evaluation.functional import nms
+
+        found = inference_detector(self.detector, frame_bgr).pred_instances.cpu().numpy()
+        people = np.concatenate([found.bboxes, found.scores[:, None]], axis=1)
+        people = people[(found.labels == PERSON_LABEL) & (found.scores > self.score_threshold)]
+        people = people[nms(people, self.nms_threshold)]
+        people = people[np.argsort(-people[:, 4], kind="stable")[: self.max_people]]
+        if len(people) == 0:
+            return Poses.empty()
+        poses = Poses.from_mmpose(inference_topdown(self.pose_model, frame_bgr, people[:, :4]))
+        # inference_topdown reports a box score of 1 for boxes it is given: use the detector's.
+        return dataclasses.replace(poses, box_scores=people[:, 4].astype(np.float32))
+
+    def close(self) -> None:
+        del self.detector, self.pose_model
+
+
+def _config(spec: str) -> str:
+    """A config path; 'package:relative/path' points into that package's bundled `.mim/configs`."""
+    package, sep, relative = spec.partition(":")
+    if not sep or Path(spec).is_file():
+        return spec
+    origin = importlib.util.find_spec(package)
+    if origin is None or origin.origin is None:
+        raise SkelcamError(f"config {spec}: package {package} is not installed")
+    path = Path(origin.origin).parent / ".mim" / "configs" / relative
+    if not path.is_file():
+        raise SkelcamError(f"config {spec} not found at {path}")
+    return str(path)

@@ -1,0 +1,263 @@
+"""RTMDet (person boxes) + RTMPose (COCO-17 per box) as ONNX models on onnxruntime.
+
+The models are OpenMMLab's official mmdeploy 'onnx_sdk' exports (see `model_files`), run on
+onnxruntime's CUDA provider when a GPU can be used and on the CPU otherwise. The classes follow
+rtmlib's layout (preprocess / inference / postprocess per model, a solution composing them) but
+are written here rather than imported: rtmlib 0.0.16 declares `onnxruntime`, `opencv-python` and
+`opencv-contrib-python` as dependencies, and installing it would put the CPU `onnxruntime` and a
+second OpenCV wheel over our `onnxruntime-gpu` and `opencv-contrib-python` (same import names,
+files overwritten). The pre/post-processing below follows mmdet's and mmpose's test pipelines
+(rtmlib feeds RTMPose BGR pixels with RGB statistics and averages the two SimCC maxima; mmpose
+converts to RGB and takes the smaller maximum, which is what is done here).
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from train.errors import SkelcamError
+from train.skeleton import NUM_JOINTS
+
+from . import model_files
+from .base import PoseBackend, runtime_for
+from .keypoints import Poses
+
+DEFAULT_DET = "rtmdet-nano"
+DEFAULT_POSE = "rtmpose-m"
+
+# Input statistics from the models' training configs: mmdet's RTMDet normalises BGR pixels
+# (bgr_to_rgb=False), mmpose's RTMPose converts to RGB first (bgr_to_rgb=True).
+DET_MEAN = np.array([103.53, 116.28, 123.675], dtype=np.float32)
+DET_STD = np.array([57.375, 57.12, 58.395], dtype=np.float32)
+DET_PAD_VALUE = 114
+POSE_MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
+POSE_STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
+POSE_BOX_PADDING = 1.25  # mmpose's top-down crop is the person box grown by this factor
+
+
+class RTMDet:
+    """Person detector: an RTMDet end2end export (input [1, 3, H, W]; outputs dets [1, N, 5]
+    as x1, y1, x2, y2, score in input pixels, NMS already applied, and labels [1, N])."""
+
+    def __init__(self, session: Any, score_threshold: float = 0.3) -> None:
+        self.session = session
+        self.score_threshold = score_threshold
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        shape = inputs[0].shape
+        static = len(shape) == 4 and all(isinstance(d, int) for d in shape[2:])
+        if not static or len(outputs) < 2 or outputs[0].shape[-1] != 5:
+            raise SkelcamError(
+                f"detector model is not an RTMDet end2end export: expected input "
+                f"[1, 3, H, W] and outputs dets [1, N, 5], labels [1, N]; got "
+                f"{shape} -> {[o.shape for o in outputs]}"
+            )
+        self.input_name = inputs[0].name
+        self.input_size = (int(shape[2]), int(shape[3]))  # height, width
+
+    def __call__(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Person boxes [N, 4] (xyxy, frame pixels) and their scores [N]."""
+        tensor, ratio = self.preprocess(frame_bgr)
+        dets, labels = self.inference(tensor)
+        return self.postprocess(dets, labels, ratio, frame_bgr.shape[:2])
+
+    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+        """Resize keeping the aspect, pad bottom/right with grey (mmdet's Resize + Pad)."""
+        height, width = frame_bgr.shape[:2]
+        in_h, in_w = self.input_size
+        ratio = min(in_h / height, in_w / width)
+        size = (int(width * ratio + 0.5), int(height * ratio + 0.5))
+        canvas = np.full((in_h, in_w, 3), DET_PAD_VALUE, dtype=np.uint8)
+        canvas[: size[1], : size[0]] = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_LINEAR)
+        tensor = ((canvas - DET_MEAN) / DET_STD).transpose(2, 0, 1)[None]
+        return np.ascontiguousarray(tensor, dtype=np.float32), ratio
+
+    def inference(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        dets, labels = self.session.run(None, {self.input_name: tensor})[:2]
+        return dets, labels
+
+    def postprocess(
+        self, dets: np.ndarray, labels: np.ndarray, ratio: float, frame_hw: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Keep confident people (label 0, as in COCO), in frame pixels."""
+        dets, labels = dets.reshape(-1, 5), labels.reshape(-1)
+        keep = (dets[:, 4] >= self.score_threshold) & (labels == 0)
+        height, width = frame_hw
+        boxes = np.clip(dets[keep, :4] / ratio, 0, [width, height, width, height])
+        return boxes.astype(np.float32), dets[keep, 4].astype(np.float32)
+
+
+class RTMPose:
+    """Top-down COCO-17 pose: an RTMPose end2end export (input [B, 3, H, W]; outputs
+    simcc_x [B, 17, W*k] and simcc_y [B, 17, H*k], one classification per pixel/k)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        shape = inputs[0].shape
+        static = len(shape) == 4 and all(isinstance(d, int) for d in shape[2:])
+        joints = {o.shape[1] for o in outputs if len(o.shape) == 3}
+        if not static or len(outputs) != 2 or joints != {NUM_JOINTS}:
+            raise SkelcamError(
+                f"pose model is not a COCO-17 RTMPose end2end export: expected "
+                f"input [B, 3, H, W] and outputs simcc_x [B, 17, X], simcc_y "
+                f"[B, 17, Y]; got {shape} -> {[o.shape for o in outputs]}"
+            )
+        self.input_name = inputs[0].name
+        self.input_size = (int(shape[2]), int(shape[3]))  # height, width
+        # The official exports have a fixed batch of 1; a dynamic one takes all people at once.
+        self.batched = not isinstance(shape[0], int)
+
+    def __call__(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints [N, 17, 2] (frame pixels) and scores [N, 17] for N person boxes."""
+        if len(boxes) == 0:
+            return np.zeros((0, NUM_JOINTS, 2), np.float32), np.zeros((0, NUM_JOINTS), np.float32)
+        crops, centers, scales = self.preprocess(frame_bgr, boxes)
+        simcc_x, simcc_y = self.inference(crops)
+        return self.postprocess(simcc_x, simcc_y, centers, scales)
+
+    def preprocess(
+        self, frame_bgr: np.ndarray, boxes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Crop each padded box, grown to the input's aspect ratio, to the input size (mmpose's
+        GetBBoxCenterScale + TopdownAffine), as normalised RGB."""
+        in_h, in_w = self.input_size
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        centers = (boxes[:, :2] + boxes[:, 2:]) / 2
+        w, h = ((boxes[:, 2:] - boxes[:, :2]) * POSE_BOX_PADDING).T
+        aspect = in_w / in_h
+        scales = np.where(
+            (w > h * aspect)[:, None], np.stack([w, w / aspect], 1), np.stack([h * aspect, h], 1)
+        )
+        crops = []
+        for (cx, cy), (sw, sh) in zip(centers, scales, strict=True):
+            warp = np.array(
+                [
+                    [in_w / sw, 0, in_w / 2 - cx * in_w / sw],
+                    [0, in_h / sh, in_h / 2 - cy * in_h / sh],
+                ],
+                dtype=np.float32,
+            )
+            crops.append(cv2.warpAffine(rgb, warp, (in_w, in_h), flags=cv2.INTER_LINEAR))
+        batch = ((np.stack(crops) - POSE_MEAN) / POSE_STD).transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(batch, dtype=np.float32), centers, scales
+
+    def inference(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.batched:
+            simcc_x, simcc_y = self.session.run(None, {self.input_name: batch})
+            return simcc_x, simcc_y
+        outputs = [self.session.run(None, {self.input_name: crop[None]}) for crop in batch]
+        return np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])
+
+    def postprocess(
+        self, simcc_x: np.ndarray, simcc_y: np.ndarray, centers: np.ndarray, scales: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """SimCC argmax back to frame pixels; a joint's score is the smaller of its two maxima
+        (mmpose's get_simcc_maximum), clipped to [0, 1]."""
+        in_h, in_w = self.input_size
+        split = simcc_x.shape[-1] / in_w  # bins per input pixel (2 for the official models)
+        crop_xy = np.stack([simcc_x.argmax(-1), simcc_y.argmax(-1)], axis=-1) / split
+        xy = (crop_xy / [in_w, in_h] - 0.5) * scales[:, None] + centers[:, None]
+        scores = np.minimum(simcc_x.max(-1), simcc_y.max(-1))
+        return xy.astype(np.float32), np.clip(scores, 0, 1).astype(np.float32)
+
+
+class RTMBackend(PoseBackend):
+    """RTMDet finds people, RTMPose places their 17 joints (both on onnxruntime)."""
+
+    name = "rtm"
+
+    def __init__(
+        self,
+        device: str = "auto",
+        *,
+        det_model: str | Path = DEFAULT_DET,
+        pose_model: str | Path = DEFAULT_POSE,
+        score_threshold: float = 0.3,
+        max_people: int | None = None,
+    ) -> None:
+        """Open both models in onnxruntime sessions.
+
+        Args:
+            det_model, pose_model: a name from `model_files.MODELS` (downloaded once, cached and
+                checksum-verified) or the path of a local end2end .onnx file.
+            score_threshold: lowest detector score kept as a person (mmpose's demo uses 0.3).
+            max_people: pose only this many people, the most confident first (None: all).
+        """
+        det_session = _session(_resolve(det_model, "detector"), device)
+        pose_session = _session(_resolve(pose_model, "pose"), device)
+        on_gpu = pose_session.get_providers()[0] == runtime_for("rtm", "cuda")
+        self.device = "cuda" if on_gpu else "cpu"
+        self.detector = RTMDet(det_session, score_threshold)
+        self.pose = RTMPose(pose_session)
+        self.max_people = max_people
+
+    def __call__(self, frame_bgr: np.ndarray) -> Poses:
+        boxes, box_scores = self.detector(frame_bgr)
+        keep = np.argsort(-box_scores, kind="stable")[: self.max_people]
+        boxes, box_scores = boxes[keep], box_scores[keep]
+        xy, scores = self.pose(frame_bgr, boxes)
+        return Poses.from_arrays(xy, scores, boxes=boxes, box_scores=box_scores)
+
+    def close(self) -> None:
+        # onnxruntime sessions have no close(); dropping the last reference frees them.
+        del self.detector, self.pose
+
+
+def models_present(
+    det_model: str | Path | None = None, pose_model: str | Path | None = None
+) -> bool:
+    """Whether both models are available without a download (cached, or existing local files)."""
+    return all(
+        model_files.is_cached(str(m)) if str(m) in model_files.MODELS else Path(m).is_file()
+        for m in (det_model or DEFAULT_DET, pose_model or DEFAULT_POSE)
+    )
+
+
+def _resolve(model: str | Path, role: str) -> Path:
+    """A model name from the table (fetched and verified) or an existing local file."""
+    if str(model) in model_files.MODELS:
+        return model_files.fetch(str(model))
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise SkelcamError(
+            f"{role} model not found: {path} (give an .onnx file or one of: "
+            f"{', '.join(model_files.MODELS)})"
+        )
+    return path
+
+
+def _session(path: Path, device: str) -> Any:
+    """An onnxruntime session for `path` on `device`, falling back to the CPU only under 'auto'."""
+    import onnxruntime as ort
+
+    cpu = runtime_for("rtm", "cpu")
+    if device == "auto":
+        providers = [runtime_for("rtm", "cuda"), cpu] if _cuda_usable(ort) else [cpu]
+    else:
+        providers = list(dict.fromkeys([runtime_for("rtm", device), cpu]))
+    try:
+        session = ort.InferenceSession(str(path), providers=providers)
+    except Exception as error:  # onnxruntime's load errors derive from Exception directly
+        raise SkelcamError(f"cannot load ONNX model {path}: {error}") from error
+    if device == "cuda" and session.get_providers()[0] != runtime_for("rtm", "cuda"):
+        raise SkelcamError(
+            "onnxruntime cannot use CUDA here (see its log above); install "
+            "onnxruntime-gpu matching your CUDA and cuDNN, or use device='cpu'"
+        )
+    return session
+
+
+def _cuda_usable(ort: Any) -> bool:
+    """CUDA is worth trying: onnxruntime has the provider and an NVIDIA driver is installed.
+
+    (onnxruntime-gpu lists its CUDA provider even on machines without a GPU, and then logs an
+    error when a session asks for it, so the driver is looked for first.)
+    """
+    return "CUDAExecutionProvider" in ort.get_available_providers() and bool(
+        ctypes.util.find_library("cuda")
+    )

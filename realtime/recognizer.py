@@ -1,0 +1,125 @@
+"""The per-frame core of the live loop: pose -> track -> window -> classify.
+
+Capture, drawing and writing happen around it (see `realtime.cli`); this class only turns a frame
+into tracked people with smoothed action probabilities, timing each stage.
+
+Time scale: the model was trained on clips of 30 frames/s resampled to its window of T frames, so
+the live buffer keeps `T / 30` seconds of frames at the source's own frame rate and is resampled
+to T frames by `train.preprocess.resample_indices`, the same code that samples training clips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from time import perf_counter
+
+import numpy as np
+
+from realtime.classifier import ActionClassifier
+from realtime.pose import PoseBackend, Poses
+from realtime.tracking import Tracker
+from realtime.window import WindowBuffer
+from train.preprocess import resample_indices
+
+DATASET_FPS = 30.0
+
+
+@dataclass
+class StageTimes:
+    """Running means of per-stage milliseconds (exponential, so the HUD reacts within a second)."""
+
+    decay: float = 0.9
+    ms: dict[str, float] = field(default_factory=dict)
+    totals: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, stage: str, ms: float) -> None:
+        prev = self.ms.get(stage)
+        self.ms[stage] = ms if prev is None else self.decay * prev + (1 - self.decay) * ms
+        self.totals[stage] = self.totals.get(stage, 0.0) + ms
+        self.counts[stage] = self.counts.get(stage, 0) + 1
+
+    @contextmanager
+    def time(self, stage: str) -> Iterator[None]:
+        start = perf_counter()
+        try:
+            yield
+        finally:
+            self.add(stage, (perf_counter() - start) * 1000)
+
+    def mean(self, stage: str) -> float:
+        return self.totals.get(stage, 0.0) / max(1, self.counts.get(stage, 0))
+
+
+@dataclass
+class FrameResult:
+    """What one frame produced: the people in it and, for those classified so far, actions."""
+
+    poses: Poses
+    track_ids: np.ndarray
+    probabilities: dict[int, np.ndarray]
+    classified: list[int]
+
+
+class ActionRecognizer:
+    """Tracks every person and classifies each one's sliding window every `stride` frames."""
+
+    def __init__(
+        self,
+        backend: PoseBackend,
+        classifier: ActionClassifier,
+        fps: float,
+        stride: int = 4,
+        smoothing: float = 0.5,
+        max_missing_s: float = 1.0,
+        times: StageTimes | None = None,
+    ) -> None:
+        if stride < 1:
+            raise ValueError("stride must be at least 1")
+        self.backend = backend
+        self.classifier = classifier
+        self.stride = stride
+        self.smoothing = smoothing
+        self.times = times or StageTimes()
+        self.buffer_frames = max(2, round(classifier.window * fps / DATASET_FPS))
+        self.min_frames = max(2, self.buffer_frames // 2)
+        self.tracker = Tracker(max_missing=max(1, round(max_missing_s * fps)))
+        self.buffer = WindowBuffer(self.buffer_frames, classifier.num_persons)
+        self.indices = resample_indices(self.buffer_frames, classifier.window)
+        self.smoothed: dict[int, np.ndarray] = {}
+        self._steps = 0
+
+    def step(self, image: np.ndarray, frame_index: int) -> FrameResult:
+        with self.times.time("pose"):
+            poses = self.backend(image)
+        with self.times.time("track"):
+            ids = self.tracker.update(poses.boxes, poses.xy, poses.scores, frame_index)
+            self.buffer.push(frame_index, ids, poses.xy, poses.scores)
+            self.buffer.drop(self.tracker.dropped)
+            for gone in self.tracker.dropped:
+                self.smoothed.pop(gone, None)
+        classified: list[int] = []
+        if self._steps % self.stride == 0:
+            classified = self._classify()
+        self._steps += 1
+        present = {int(t) for t in ids}
+        probabilities = {t: p for t, p in self.smoothed.items() if t in present}
+        return FrameResult(poses, ids, probabilities, classified)
+
+    def _classify(self) -> list[int]:
+        """One batched ONNX call for every track with enough history."""
+        ready = self.buffer.ready_tracks(self.min_frames)
+        if not ready:
+            return []
+        with self.times.time("classify"):
+            keypoints, scores = self.buffer.batch(ready)
+            keypoints = keypoints[:, :, self.indices]
+            scores = scores[:, :, self.indices]
+            probabilities = self.classifier.probabilities(keypoints, scores)
+            for track, p in zip(ready, probabilities, strict=True):
+                prev = self.smoothed.get(track)
+                self.smoothed[track] = p if prev is None else (
+                    self.smoothing * p + (1 - self.smoothing) * prev)
+        return ready

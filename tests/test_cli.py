@@ -1,0 +1,191 @@
+"""The `skelcam` command end to end: real clips, the offline pose backend, the shipped ONNX model.
+
+Runs the installed console script as a user would (subprocess), so argument parsing, the one-line
+error promise and signal handling are tested as they ship.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from train.shipped import LABELS, ONNX_MODEL
+
+VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+TWO_PEOPLE = VIDEOS / "ntu_sample.avi"
+ONE_PERSON = VIDEOS / "S001C001P001R001A001_rgb.avi"
+CUSTOM16 = VIDEOS.parent / "pyskl" / "custom16_coco17.pkl"
+SKELCAM = [sys.executable, "-m", "realtime.cli"]
+
+pytestmark = pytest.mark.skipif(not TWO_PEOPLE.is_file(), reason="shared/ clips not present")
+
+
+def skelcam(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([*SKELCAM, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def video_props(path: Path) -> tuple[int, float, int, int]:
+    capture = cv2.VideoCapture(str(path))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    props = (frames, capture.get(cv2.CAP_PROP_FPS), int(capture.get(3)), int(capture.get(4)))
+    capture.release()
+    return props
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def two_people_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    out = tmp_path_factory.mktemp("run") / "out.mp4"
+    log = out.with_suffix(".jsonl")
+    result = skelcam("--video", TWO_PEOPLE, "--save", out, "--log", log, "--pose", "mediapipe",
+                     "--no-show")
+    assert result.returncode == 0, result.stderr
+    return out, log, result.stdout
+
+
+def test_saved_video_has_the_inputs_frames_fps_and_size(two_people_run) -> None:
+    out, _, stdout = two_people_run
+    assert video_props(out) == video_props(TWO_PEOPLE)
+    assert "end-to-end FPS" in stdout and "pose ms" in stdout
+
+
+def test_log_has_valid_top5_for_both_people(two_people_run) -> None:
+    _, log, _ = two_people_run
+    labels = LABELS.read_text().split()
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records, "no classification was logged"
+    assert len({r["track_id"] for r in records}) >= 2, "both people should be classified"
+    for r in records:
+        assert set(r) == {"time", "frame", "track_id", "box", "top5"}
+        probs = [p["probability"] for p in r["top5"]]
+        assert len(probs) == 5 and probs == sorted(probs, reverse=True)
+        assert 0 < sum(probs) <= 1.0001
+        assert all(p["label"] in labels for p in r["top5"])
+        x1, y1, x2, y2 = r["box"]
+        assert 0 <= x1 < x2 <= 1920 and 0 <= y1 < y2 <= 1080
+        assert r["time"] == pytest.approx(r["frame"] / 30, abs=1e-3)
+
+
+def test_overlay_is_drawn_on_people_and_leaves_the_rest(two_people_run) -> None:
+    out, log, _ = two_people_run
+    record = json.loads(log.read_text().splitlines()[-1])
+    original = cv2.VideoCapture(str(TWO_PEOPLE))
+    annotated = cv2.VideoCapture(str(out))
+    for capture in (original, annotated):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, record["frame"])
+    raw, drawn = original.read()[1], annotated.read()[1]
+    diff = np.abs(raw.astype(int) - drawn.astype(int)).sum(axis=2) > 60
+    x1, y1, x2, y2 = (int(v) for v in record["box"])
+    assert diff[y1:y2, x1:x2].mean() > 0.02, "no skeleton or box drawn on the person"
+    assert diff[:200, :300].mean() > 0.2, "no HUD in the top-left corner"
+    # The bottom-right corner is floor, far from both people: only compression noise there.
+    assert diff[-150:, -300:].mean() < 0.01
+
+
+def test_one_person_clip(tmp_path: Path) -> None:
+    out, log = tmp_path / "one.avi", tmp_path / "one.jsonl"
+    result = skelcam("--video", ONE_PERSON, "--save", out, "--log", log, "--no-show")
+    assert result.returncode == 0, result.stderr
+    assert "pose: mediapipe" in result.stdout, "auto should pick the offline backend here"
+    assert video_props(out) == video_props(ONE_PERSON)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records and {r["track_id"] for r in records} == {records[0]["track_id"]}
+
+
+def test_frames_without_people_are_normal(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.avi"
+    writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 15, (320, 240))
+    for _ in range(20):
+        writer.write(np.full((240, 320, 3), 40, np.uint8))
+    writer.release()
+    out, log = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    result = skelcam("--video", empty, "--save", out, "--log", log, "--no-show")
+    assert result.returncode == 0, result.stderr
+    assert video_props(out)[0] == 20
+    assert log.read_text() == ""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_save_leaves_a_playable_file(tmp_path: Path, sig: signal.Signals) -> None:
+    out = tmp_path / "interrupted.mp4"
+    proc = subprocess.Popen([*SKELCAM, "--video", str(ONE_PERSON), "--save", str(out),
+                             "--no-show"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 200_000):
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted" in stdout
+    frames = video_props(out)[0]
+    assert 0 < frames < 103
+
+
+def test_replay_draws_a_dataset_sample(tmp_path: Path) -> None:
+    out = tmp_path / "replay.mp4"
+    result = skelcam("replay", "--data", CUSTOM16, "--index", "3", "--save", out)
+    assert result.returncode == 0, result.stderr
+    assert "truth class_" in result.stdout
+    frames, fps, width, height = video_props(out)
+    assert fps == 30 and frames > 0
+    capture = cv2.VideoCapture(str(out))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, frames // 2)
+    image = capture.read()[1]
+    assert image.mean() > 1, "the skeleton and top-5 should be drawn on the black canvas"
+
+
+def test_replay_on_its_video(tmp_path: Path) -> None:
+    out = tmp_path / "replay.mp4"
+    result = skelcam("replay", "--data", CUSTOM16, "--index", "0", "--video", ONE_PERSON,
+                     "--save", out)
+    assert result.returncode == 0, result.stderr
+    assert video_props(out)[2:] == (1920, 1080)
+
+
+def test_bad_inputs_get_one_clear_line(tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    foreign = tmp_path / "foreign.onnx"
+    shutil.copyfile(ONNX_MODEL, foreign)
+    foreign.write_bytes(foreign.read_bytes()[:1000])
+    cases = [
+        (["--video", tmp_path / "missing.mp4"], "does not exist"),
+        (["--video", tmp_path], "directory"),
+        (["--video", text], "not a video"),
+        (["--video", ONE_PERSON, "--save", tmp_path / "no" / "out.mp4"], "out.mp4"),
+        (["--video", ONE_PERSON, "--save", tmp_path / "out.mkv"], ".mkv"),
+        (["--video", ONE_PERSON, "--weights", foreign], "foreign.onnx"),
+        (["--video", ONE_PERSON, "--weights", tmp_path / "none.onnx"], "does not exist"),
+        (["--video", ONE_PERSON, "--pose", "openpose"], "openpose"),
+        (["--video", ONE_PERSON, "--pose", "mmpose"], "pip install"),
+        (["--video", ONE_PERSON, "--log", tmp_path / "no" / "log.jsonl"], "log.jsonl"),
+        (["--camera", "57"], "camera"),
+        (["replay", "--data", tmp_path / "none.pkl", "--index", "0", "--save",
+          tmp_path / "r.mp4"], "none.pkl"),
+    ]
+    for args, needle in cases:
+        result = skelcam(*args, timeout=60)
+        assert_one_line_error(result, needle)
+    assert not (tmp_path / "out.mkv").exists()

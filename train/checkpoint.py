@@ -1,0 +1,64 @@
+"""Checkpoint files: the model's weights with everything needed to use them.
+
+A checkpoint is a dict saved by `torch.save` holding `format` (so a foreign file is recognised),
+the model config, the class names, the weights and, for `last.pt`, the optimizer state needed to
+resume. Files are written to a temporary name and renamed, so an interrupted save never leaves a
+truncated checkpoint where a good one was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from train.errors import SkelcamError
+from train.model import ModelConfig, SkeletonClassifier, build_model
+
+FORMAT = "skelcam-checkpoint-v1"
+
+
+def save_checkpoint(path: str | Path, model: SkeletonClassifier, class_names: list[str],
+                    **extra: object) -> None:
+    path = Path(path)
+    state = {
+        "format": FORMAT,
+        "config": model.config.to_dict(),
+        "class_names": list(class_names),
+        "model": model.state_dict(),
+        **extra,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The raw checkpoint dict, after checking it is one of ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise SkelcamError(f"checkpoint '{path}' does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any load failure means an unusable file
+        raise SkelcamError(f"cannot read checkpoint '{path}': {str(exc).splitlines()[0]}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise SkelcamError(f"'{path}' is not a skelcam checkpoint (no '{FORMAT}' marker)")
+    return state
+
+
+def load_model(path: str | Path) -> tuple[SkeletonClassifier, list[str], dict]:
+    """Rebuild the model in eval mode; returns (model, class names, raw checkpoint)."""
+    state = read_checkpoint(path)
+    model = build_model(ModelConfig.from_dict(state["config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, list(state["class_names"]), state

@@ -1,0 +1,228 @@
+"""Training loop: SGD with a cosine schedule, validation each epoch, best/last checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+from torch.utils.data import DataLoader
+
+from train.checkpoint import read_checkpoint, save_checkpoint
+from train.data import Augment, SkeletonDataset, WindowDataset, stratified_split
+from train.errors import SkelcamError
+from train.model import ModelConfig, SkeletonClassifier, build_model
+from train.preprocess import FEATURE_GROUPS
+
+
+@dataclass
+class FitOptions:
+    """Hyper-parameters of one training run (saved beside the checkpoints)."""
+
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 3
+    label_smoothing: float = 0.1
+    window: int = 48
+    seed: int = 0
+    val_fraction: float = 0.15
+    device: str = "auto"
+    features: tuple[str, ...] = FEATURE_GROUPS
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SkelcamError(f"device '{name}' asked for, but torch sees no CUDA GPU")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_splits(
+    data: SkeletonDataset, train_split: str, val_split: str | None, fraction: float, seed: int
+) -> tuple[list[int], list[int], str]:
+    """Train and validation clip indices; validation is carved from train when not given."""
+    train = data.split(train_split)
+    if val_split is not None and val_split in data.splits:
+        return train, data.split(val_split), val_split
+    if val_split is not None:
+        data.split(val_split)
+    labels = [data.clips[i].label for i in train]
+    tr, va = stratified_split(labels, fraction, seed)
+    return [train[i] for i in tr], [train[i] for i in va], f"{fraction:.0%} of {train_split}"
+
+
+def fit(
+    data: SkeletonDataset,
+    train_split: str,
+    val_split: str | None,
+    out_dir: Path,
+    options: FitOptions,
+    console: Console,
+    resume: bool = False,
+) -> dict:
+    """Train, validating every epoch; returns the summary also saved as `out_dir/summary.json`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(options.seed)
+    device = pick_device(options.device)
+    train_idx, val_idx, val_name = resolve_splits(
+        data, train_split, val_split, options.val_fraction, options.seed
+    )
+    if not train_idx or not val_idx:
+        raise SkelcamError("the training or validation split is empty")
+
+    config = ModelConfig(
+        num_classes=data.num_classes,
+        window=options.window,
+        num_persons=data.num_persons,
+        used_joints=data.used_joints(train_idx),
+        features=list(options.features),
+    )
+    model = build_model(config).to(device)
+    train_set = WindowDataset(data, train_idx, config.window, config.num_persons, Augment(),
+                              options.seed)
+    val_set = WindowDataset(data, val_idx, config.window, config.num_persons)
+    loader_gen = torch.Generator().manual_seed(options.seed)
+    train_loader = DataLoader(train_set, options.batch_size, shuffle=True, drop_last=True,
+                              generator=loader_gen)
+    val_loader = DataLoader(val_set, options.batch_size * 2)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=options.lr, momentum=0.9, nesterov=True,
+                                weight_decay=options.weight_decay)
+    steps_per_epoch = len(train_loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _warmup_cosine(options.warmup_epochs * steps_per_epoch,
+                                  options.epochs * steps_per_epoch)
+    )
+    criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
+
+    start_epoch, best, history = 0, -1.0, []
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    if resume:
+        state = read_checkpoint(last_path)
+        if state["config"] != config.to_dict():
+            raise SkelcamError(f"'{last_path}' was trained with another data set or model config")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        loader_gen.set_state(state["loader_rng"])
+        start_epoch, best, history = state["epoch"], state["best_val_top1"], state["history"]
+        console.print(f"resuming from epoch {start_epoch} (best val top-1 {best:.2%})")
+
+    console.print(
+        f"training on {device}: {len(train_idx)} train / {len(val_idx)} val clips "
+        f"(val = {val_name}), {data.num_classes} classes, {config.num_persons} person(s), "
+        f"window {config.window}"
+    )
+    started = time.perf_counter()
+    with _progress(console) as progress:
+        epochs_task = progress.add_task("epochs", total=options.epochs, completed=start_epoch,
+                                        stats="")
+        for epoch in range(start_epoch, options.epochs):
+            train_set.epoch = epoch
+            batch_task = progress.add_task(f"epoch {epoch + 1}", total=steps_per_epoch, stats="")
+            loss, acc = _train_epoch(model, train_loader, optimizer, scheduler, criterion, device,
+                                     progress, batch_task)
+            progress.remove_task(batch_task)
+            val_acc = evaluate_accuracy(model, val_loader, device)
+            history.append({"epoch": epoch + 1, "loss": loss, "train_top1": acc,
+                            "val_top1": val_acc, "lr": scheduler.get_last_lr()[0]})
+            extra = {"epoch": epoch + 1, "val_top1": val_acc, "val_split": val_name,
+                     "val_indices": val_idx, "fit_options": asdict(options)}
+            if val_acc > best:
+                best = val_acc
+                save_checkpoint(best_path, model, data.class_names, **extra)
+            save_checkpoint(last_path, model, data.class_names, **extra,
+                            optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                            loader_rng=loader_gen.get_state(), best_val_top1=best,
+                            history=history)
+            progress.update(epochs_task, advance=1,
+                            stats=f"loss {loss:.3f}  train {acc:.1%}  val {val_acc:.1%}  "
+                                  f"best {best:.1%}")
+    summary = {
+        "best_val_top1": best,
+        "epochs": options.epochs,
+        "train_clips": len(train_idx),
+        "val_clips": len(val_idx),
+        "val_split": val_name,
+        "seconds": round(time.perf_counter() - started, 1),
+        "device": str(device),
+        "options": asdict(options),
+        "history": history,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _warmup_cosine(warmup_steps: int, total_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _train_epoch(model, loader, optimizer, scheduler, criterion, device, progress, task):
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for keypoints, scores, labels in loader:
+        keypoints, scores, labels = keypoints.to(device), scores.to(device), labels.to(device)
+        logits = model(keypoints, scores)
+        loss = criterion(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.item() * len(labels)
+        correct += (logits.argmax(1) == labels).sum().item()
+        seen += len(labels)
+        progress.update(task, advance=1,
+                        stats=f"loss {total_loss / seen:.3f}  acc {correct / seen:.1%}")
+    return total_loss / seen, correct / seen
+
+
+@torch.no_grad()
+def predict(model: SkeletonClassifier, loader: DataLoader, device: torch.device) -> tuple[
+        np.ndarray, np.ndarray]:
+    """Logits and labels for every clip of a loader."""
+    model.eval()
+    logits, labels = [], []
+    for keypoints, scores, y in loader:
+        logits.append(model(keypoints.to(device), scores.to(device)).float().cpu().numpy())
+        labels.append(y.numpy())
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def evaluate_accuracy(model: SkeletonClassifier, loader: DataLoader, device: torch.device) -> float:
+    logits, labels = predict(model, loader, device)
+    return float((logits.argmax(1) == labels).mean())
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+        transient=False,
+    )
