@@ -19,9 +19,7 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from realtime.classifier import ONNX_FORMAT, ActionClassifier
 from train.checkpoint import load_model
 from train.data import load_pyskl
 from train.errors import SkelcamError, print_error
+from train.files import atomic_write
 from train.model import SkeletonClassifier
 from train.preprocess import sample_window, select_persons
 from train.shipped import CHECKPOINT
@@ -62,7 +61,6 @@ def model_version(checkpoint: Path) -> str:
 def export_onnx(model: SkeletonClassifier, class_names: list[str], out: Path, opset: int,
                 version: str) -> None:
     """Write the ONNX file atomically, with skelcam's metadata."""
-    import onnx
 
     config = model.config
     example = (
@@ -105,15 +103,7 @@ def export_onnx(model: SkeletonClassifier, class_names: list[str], out: Path, op
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     proto.producer_name = "skelcam"
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        onnx.save_model(proto, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out, lambda handle: handle.write(proto.SerializeToString()))
 
 
 def real_windows(path: Path, window: int, persons: int, count: int) -> tuple[np.ndarray, ...]:

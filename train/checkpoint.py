@@ -8,13 +8,12 @@ truncated checkpoint where a good one was.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from train.errors import SkelcamError
+from train.files import atomic_write
 from train.model import ModelConfig, SkeletonClassifier, build_model
 
 FORMAT = "skelcam-checkpoint-v1"
@@ -30,15 +29,7 @@ def save_checkpoint(path: str | Path, model: SkeletonClassifier, class_names: li
         "model": model.state_dict(),
         **extra,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: torch.save(state, handle))
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -12,9 +12,7 @@ carve of `train` used to train and select models without touching the official t
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ import scipy.io
 
 from train.data import stratified_split
 from train.errors import SkelcamError
+from train.files import atomic_write
 from train.skeleton import NUM_JOINTS
 
 # Penn Action joint i -> COCO-17 index.
@@ -99,12 +98,4 @@ def write_pickle_atomic(data: object, out: Path) -> None:
         raise SkelcamError(f"output '{out}' is a folder; give a file name such as penn.pkl")
     if not out.parent.is_dir():
         raise SkelcamError(f"output folder '{out.parent}' does not exist")
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out, lambda handle: pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL))

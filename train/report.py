@@ -13,10 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,6 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from train.files import atomic_write
 from train.metrics import ClassificationMetrics
 
 # Above this many classes the per-cell percentages are unreadable, so only colour is drawn.
@@ -67,25 +67,6 @@ def print_metrics(console: Console, metrics: ClassificationMetrics, title: str) 
     console.print(per_class)
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write `path` via a temporary sibling and `os.replace`; remove the temporary on failure.
-
-    The temporary lives in the same directory because `os.replace` is only atomic within one
-    filesystem. It is opened with mode "xb", which honours the umask (unlike `tempfile`'s 0600).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "xb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def _json_default(value: Any) -> Any:
     """Encode the non-JSON types that provenance typically holds (paths, dates, numpy scalars)."""
     if isinstance(value, os.PathLike):
@@ -113,7 +94,8 @@ def save_json(metrics: ClassificationMetrics, path: str | Path, extra: Mapping[s
         default=_json_default,
         allow_nan=False,
     )
-    _atomic_write(path, lambda handle: handle.write((payload + "\n").encode("utf-8")))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda handle: handle.write((payload + "\n").encode("utf-8")))
     return path
 
 
@@ -170,5 +152,6 @@ def save_confusion_png(
                 color="white" if value > 50.0 else "black",
             )
 
-    _atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
     return path
