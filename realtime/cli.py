@@ -176,8 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         args = build_parser().parse_args(argv)
         runner = run
+    # OpenCV logs its own probing (e.g. every camera backend it tries) on stderr; errors that
+    # matter reach the user as SkelcamError lines instead.
+    cv2.setLogLevel(0 if not args.verbose else 3)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(message)s", handlers=[RichHandler(console=errors,
+                        format="%(message)s", handlers=[RichHandler(console=errors, show_time=False,
                                                                     show_path=False)])
     try:
         return runner(args, console)

@@ -23,16 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from train.skeleton import NUM_JOINTS
-
-# COCO keypoint sigmas (pycocotools), one per COCO-17 joint: how far a joint may be off, relative
-# to the person's size, before OKS counts it as wrong. Hips and knees are loose, eyes tight.
-# fmt: off
-COCO_SIGMAS = np.array(
-    [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87,
-     0.89, 0.89]
-) / 10.0
-# fmt: on
+from train.skeleton import NUM_JOINTS, keypoint_similarity
 
 
 @dataclass
@@ -64,28 +55,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = box_area(np.concatenate([lo, hi], axis=-1))
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
-
-
-def keypoint_similarity(
-    xy_a: np.ndarray,
-    visible_a: np.ndarray,
-    xy_b: np.ndarray,
-    visible_b: np.ndarray,
-    area: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """OKS of every pose in a [A, 17, 2] with every pose in b [B, 17, 2].
-
-    `area` [A, B] is the object scale squared. Only joints visible in both poses count. Returns
-    the OKS [A, B] and whether any joint was shared [A, B]; without a shared joint the OKS is 0
-    and says nothing, so the caller falls back to IoU alone.
-    """
-    d2 = np.sum((xy_a[:, None] - xy_b[None, :]) ** 2, axis=-1)  # [A, B, 17]
-    both = visible_a[:, None, :] & visible_b[None, :, :]
-    k2 = (2.0 * COCO_SIGMAS) ** 2
-    per_joint = np.exp(-d2 / (2.0 * np.maximum(area, 1.0)[..., None] * k2))
-    count = both.sum(axis=-1)
-    oks = np.sum(per_joint * both, axis=-1) / np.maximum(count, 1)
-    return oks, count > 0
 
 
 class Tracker:

@@ -6,6 +6,8 @@ order, bone list and left/right pairs; keeping them here means a fix happens onc
 
 from __future__ import annotations
 
+import numpy as np
+
 NUM_JOINTS = 17
 LAYOUT = "coco17"
 
@@ -59,3 +61,32 @@ def flip_permutation() -> list[int]:
     for a, b in FLIP_PAIRS:
         perm[a], perm[b] = b, a
     return perm
+
+# COCO keypoint sigmas (pycocotools), one per COCO-17 joint: how far a joint may be off, relative
+# to the person's size, before OKS counts it as wrong. Hips and knees are loose, eyes tight.
+COCO_SIGMAS = np.array(
+    [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87,
+     0.89, 0.89], np.float32
+) / 10.0  # fmt: skip
+
+
+def keypoint_similarity(
+    xy_a: np.ndarray,
+    visible_a: np.ndarray,
+    xy_b: np.ndarray,
+    visible_b: np.ndarray,
+    area: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """COCO object keypoint similarity (OKS) of every pose in a [A, 17, 2] with every pose in b.
+
+    `area` [A, B] is the object scale squared. Only joints visible in both poses count. Returns
+    the OKS [A, B] and whether any joint was shared [A, B]; without a shared joint the OKS is 0
+    and says nothing, so a caller can fall back to box overlap.
+    """
+    d2 = np.sum((xy_a[:, None] - xy_b[None, :]) ** 2, axis=-1)  # [A, B, 17]
+    both = visible_a[:, None, :] & visible_b[None, :, :]
+    k2 = (2.0 * COCO_SIGMAS) ** 2
+    per_joint = np.exp(-d2 / (2.0 * np.maximum(area, 1.0)[..., None] * k2))
+    count = both.sum(axis=-1)
+    oks = np.sum(per_joint * both, axis=-1) / np.maximum(count, 1)
+    return oks, count > 0

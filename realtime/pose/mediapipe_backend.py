@@ -34,21 +34,22 @@ downloaded by mediapipe on first use, which fails without network.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import cv2
 import numpy as np
 
 from train.errors import SkelcamError
-from train.skeleton import JOINT_NAMES, flip_permutation
+from train.skeleton import flip_permutation, keypoint_similarity
 
 from .base import PoseBackend, runtime_for
 from .keypoints import Poses, mediapipe_to_coco
 
-# COCO's per-joint OKS constants (sigmas), used to tell whether two poses are the same person.
-_PART_SIGMA = {"nose": 0.026, "eye": 0.025, "ear": 0.035, "shoulder": 0.079, "elbow": 0.072,
-               "wrist": 0.062, "hip": 0.107, "knee": 0.087, "ankle": 0.089}  # fmt: skip
-COCO_SIGMAS = np.array([_PART_SIGMA[n.rsplit("_", 1)[-1]] for n in JOINT_NAMES], np.float32)
 DUPLICATE_OKS = 0.5  # two poses at least this similar are one person
 
 # BlazePose landmark indices used to paint a person over.
@@ -65,6 +66,9 @@ HEAD_RADIUS = 0.8  # head disc radius, as a fraction of the ear-to-ear distance
 # Fed to a tracker to make it forget its person: BlazePose finds nobody in it and drops the
 # previous landmarks it would otherwise track from (a reset() rebuilds the graph: ~50 ms).
 _BLANK = np.zeros((64, 64, 3), dtype=np.uint8)
+
+# mediapipe 0.10.14 calls a protobuf API deprecated in the protobuf 4 it requires: not ours to fix.
+warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
 
 
 class MediaPipeBackend(PoseBackend):
@@ -194,7 +198,11 @@ class MediaPipeBackend(PoseBackend):
         import mediapipe as mp
 
         try:
-            pose = mp.solutions.pose.Pose(**self._pose_options)
+            with _quiet_native_logs():
+                pose = mp.solutions.pose.Pose(**self._pose_options)
+                # The graph starts its calculators (and logs) on its own threads; one blank frame
+                # waits for that start-up to finish while the logs are still silenced.
+                pose.process(_BLANK)
         except OSError as error:  # mediapipe downloads the lite/heavy models on first use
             complexity = self._pose_options["model_complexity"]
             raise SkelcamError(
@@ -214,7 +222,8 @@ class _Tracker:
 
     def update(self, rgb: np.ndarray) -> None:
         """Run BlazePose on `rgb`; afterwards `landmarks` is None if it found nobody."""
-        self.landmarks = self.pose.process(rgb).pose_landmarks
+        with _quiet_native_logs():
+            self.landmarks = self.pose.process(rgb).pose_landmarks
         if self.landmarks is not None:
             height, width = rgb.shape[:2]
             self.pixels = np.array(
@@ -225,6 +234,27 @@ class _Tracker:
     def forget(self) -> None:
         """Drop the person, including mediapipe's memory of where they were."""
         self.update(_BLANK)
+
+
+@contextmanager
+def _quiet_native_logs() -> Iterator[None]:
+    """Silence what mediapipe's C++ code writes straight to file descriptor 2.
+
+    Its graphs log INFO and W lines (XNNPACK delegate, feedback tensors, absl set-up) whenever a
+    sub-model first runs, which can be many frames in (the landmark model waits for a person),
+    bypassing Python's logging; users would see them mixed into skelcam's output. Wrapping every
+    call costs two system calls, nothing beside the inference.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _paint_over(rgb: np.ndarray, people: list[np.ndarray], fill: tuple[int, ...]) -> np.ndarray:
@@ -250,6 +280,6 @@ def _point(xy: np.ndarray) -> tuple[int, int]:
 
 def _oks(a: np.ndarray, b: np.ndarray) -> float:
     """COCO object keypoint similarity of two [17, 2] poses, scaled by `b`'s extent."""
-    area = float(np.prod(b.max(axis=0) - b.min(axis=0))) + np.finfo(np.float32).eps
-    d2 = ((a - b) ** 2).sum(axis=1)
-    return float(np.exp(-d2 / (2 * area * (2 * COCO_SIGMAS) ** 2)).mean())
+    area = np.array([[np.prod(b.max(axis=0) - b.min(axis=0))]], np.float32)
+    every = np.ones((1, len(a)), bool)
+    return float(keypoint_similarity(a[None], every, b[None], every, area)[0][0, 0])
