@@ -145,7 +145,8 @@ def fit(
                             "val_top1": val_acc, "lr": scheduler.get_last_lr()[0]})
             extra = {"epoch": epoch + 1, "val_top1": val_acc, "val_split": val_name,
                      "val_indices": val_idx, "fit_options": asdict(options)}
-            if val_acc > best:
+            # Ties go to the later epoch: same validation score, further down the schedule.
+            if val_acc >= best:
                 best = val_acc
                 save_checkpoint(best_path, model, data.class_names, **extra)
             save_checkpoint(last_path, model, data.class_names, **extra,
