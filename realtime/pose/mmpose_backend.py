@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import pickle
+import re
 import urllib.error
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,9 +49,9 @@ class MMPoseBackend(PoseBackend):
         device: str = "auto",
         *,
         det_config: str = DET_CONFIG,
-        det_checkpoint: str = DET_CHECKPOINT,
+        det_checkpoint: str | None = DET_CHECKPOINT,
         pose_config: str = POSE_CONFIG,
-        pose_checkpoint: str = POSE_CHECKPOINT,
+        pose_checkpoint: str | None = POSE_CHECKPOINT,
         score_threshold: float = 0.3,
         nms_threshold: float = 0.3,
         max_people: int | None = None,
@@ -58,7 +61,9 @@ class MMPoseBackend(PoseBackend):
         Args:
             det_config, pose_config: a config file, or 'mmdet:<path>' / 'mmpose:<path>' inside
                 that package's bundled configs.
-            det_checkpoint, pose_checkpoint: a local .pth file or a URL.
+            det_checkpoint, pose_checkpoint: a local .pth file or a URL (mmengine caches a URL's
+                file in torch's hub folder and reads it from there on later runs). None builds
+                the model with random weights: it runs, but finds nothing meaningful (tests).
             score_threshold, nms_threshold: as in mmpose's demo (bbox_thr, nms_thr).
             max_people: pose only this many people, the most confident first (None: all).
         """
@@ -67,27 +72,36 @@ class MMPoseBackend(PoseBackend):
             from mmdet.apis import init_detector
             from mmpose.apis import init_model
             from mmpose.utils import adapt_mmdet_pipeline
-        except ImportError as error:  # e.g. xtcocotools built against NumPy 1 under NumPy 2
+        except (ImportError, RuntimeError) as error:
+            # e.g. xtcocotools built against NumPy 1 under NumPy 2; no pkg_resources (mmengine
+            # imports it; setuptools >= 81 dropped it); PyPI's torchvision (a CUDA build) under a
+            # CPU-only torch, which fails with "operator torchvision::nms does not exist".
+            hint = "see the [mmpose] extra's install notes"
+            if "torchvision::" in str(error):
+                hint = (
+                    "torchvision does not match this torch build: a CPU-only torch needs the "
+                    "torchvision from https://download.pytorch.org/whl/cpu"
+                )
+            elif "pkg_resources" in str(error):
+                hint = "mmengine needs setuptools' pkg_resources: pip install 'setuptools<81'"
             raise SkelcamError(
-                f"mmpose is installed but does not import ({error}); see the "
-                "[mmpose] extra's install notes"
+                f"mmpose is installed but does not import ({error}); {hint}"
             ) from error
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = device
         torch_device = runtime_for(self.name, device)
+        if device == "cuda" and not torch.cuda.is_available():
+            raise SkelcamError(
+                f"pose backend 'mmpose' cannot use CUDA: this torch ({torch.__version__}) sees no "
+                "CUDA GPU; use device 'cpu' or 'auto'"
+            )
+        self.device = device
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.max_people = max_people
-        try:
-            self.detector = init_detector(_config(det_config), det_checkpoint, device=torch_device)
-            self.pose_model = init_model(_config(pose_config), pose_checkpoint, device=torch_device)
-        except urllib.error.URLError as error:
-            raise SkelcamError(
-                f"cannot download an mmdet/mmpose checkpoint: no network ({error.reason}); pass "
-                "det_checkpoint/pose_checkpoint local .pth paths"
-            ) from error
+        self.detector = _load(init_detector, _config(det_config), det_checkpoint, torch_device)
+        self.pose_model = _load(init_model, _config(pose_config), pose_checkpoint, torch_device)
         # mmdet's pipeline must resolve its transforms in mmdet's registry scope, not mmpose's.
         self.detector.cfg = adapt_mmdet_pipeline(self.detector.cfg)
 
@@ -109,6 +123,42 @@ class MMPoseBackend(PoseBackend):
 
     def close(self) -> None:
         del self.detector, self.pose_model
+
+
+def _load(init: Any, config: str, checkpoint: str | None, device: str) -> Any:
+    """`init_detector` / `init_model`, with the user-fixable failures as one-line errors."""
+    import torch
+
+    try:
+        return init(config, checkpoint, device=device)
+    except urllib.error.URLError as error:  # mmengine downloads a URL through torch.hub
+        folder = Path(torch.hub.get_dir()) / "checkpoints"
+        raise SkelcamError(
+            f"cannot download {checkpoint} ({error.reason}); put that file into {folder}, "
+            "where mmengine looks for it first, or pass det_checkpoint/pose_checkpoint local "
+            ".pth paths"
+        ) from error
+    except FileNotFoundError as error:  # a local config or checkpoint path
+        raise SkelcamError(f"cannot load mmdet/mmpose model: {error}") from error
+    except pickle.UnpicklingError as error:
+        # mmengine reads local files with torch.load's default, weights_only=True since torch 2.6
+        # (a URL's cached file with weights_only=False), which refuses pickled non-tensor objects.
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if found is None:
+            raise SkelcamError(
+                f"cannot load checkpoint {checkpoint}: not a PyTorch file"
+            ) from error
+        raise SkelcamError(
+            f"cannot load checkpoint {checkpoint}: torch.load(weights_only=True) refuses the "
+            f"{found[1]} in it; if you trust the file, set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1"
+        ) from error
+    except RuntimeError as error:
+        if "PytorchStreamReader" not in str(error):  # not a damaged file: a bug, keep the trace
+            raise
+        raise SkelcamError(
+            f"cannot load checkpoint {checkpoint}: damaged or truncated "
+            f"({str(error).split('. ')[0]}); delete it and download it again"
+        ) from error
 
 
 def _config(spec: str) -> str:
