@@ -59,8 +59,12 @@ def model_version(checkpoint: Path) -> str:
 
 
 def export_onnx(model: SkeletonClassifier, class_names: list[str], out: Path, opset: int,
-                version: str) -> None:
-    """Write the ONNX file atomically, with skelcam's metadata."""
+                version: str, calibration: dict[str, float] | None = None) -> None:
+    """Write the ONNX file atomically, with skelcam's metadata.
+
+    `calibration` (from `python -m train calibrate`, kept in the checkpoint) adds the softmax
+    `temperature` and the "no known action" `unknown_threshold` that the live loop applies.
+    """
 
     config = model.config
     example = (
@@ -98,6 +102,7 @@ def export_onnx(model: SkeletonClassifier, class_names: list[str], out: Path, op
         "model_version": version,
         "config": json.dumps(config.to_dict()),
         "inputs": "keypoints [N, M, T, 17, 2] pixels; scores [N, M, T, 17] in [0, 1]",
+        **{key: repr(float(value)) for key, value in (calibration or {}).items()},
     }
     del proto.metadata_props[:]
     for key, value in metadata.items():
@@ -163,10 +168,11 @@ def print_checks(console: Console, checks: list[Check], out: Path) -> None:
 
 def run(checkpoint: Path, out: Path, opset: int, verify_data: Path | None,
         console: Console) -> bool:
-    model, class_names, _ = load_model(checkpoint)
+    model, class_names, state = load_model(checkpoint)
     if not out.parent.is_dir():
         raise SkelcamError(f"output folder '{out.parent}' does not exist")
-    export_onnx(model, class_names, out, opset, model_version(checkpoint))
+    export_onnx(model, class_names, out, opset, model_version(checkpoint),
+                state.get("calibration"))
     config = model.config
     if verify_data is not None and verify_data.is_file():
         keypoints, scores = real_windows(verify_data, config.window, config.num_persons, 32)

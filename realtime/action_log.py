@@ -1,5 +1,8 @@
 """`--log out.jsonl`: one JSON line per person per classification.
 
+Each line: `time` (s), `frame`, `track_id`, `box`, `label` (the decision shown for that person
+at that moment: a class name, or null for "no known action"; `realtime.decision`) and `top5`.
+
 Lines are flushed as they are written, so an interrupted run keeps every line so far and another
 program can follow the file while skelcam runs.
 """
@@ -15,7 +18,7 @@ from realtime.recognizer import FrameResult
 
 
 class ActionLog:
-    """Appends a record per classified person: time, frame, track, box and top-5."""
+    """Appends a record per classified person: time, frame, track, box, label and top-5."""
 
     def __init__(self, path: Path, k: int = 5) -> None:
         self.path = path
@@ -30,11 +33,13 @@ class ActionLog:
             if track not in rows or track not in result.probabilities:
                 continue
             top = classifier.top_k(result.probabilities[track][None], self.k)[0]
+            label = result.labels.get(track)
             record = {
                 "time": round(time_s, 3),
                 "frame": frame_index,
                 "track_id": track,
                 "box": [round(float(v), 1) for v in result.poses.boxes[rows[track]]],
+                "label": None if label is None else classifier.labels[label],
                 "top5": [{"label": label, "probability": round(p, 4)}
                          for label, p in zip(top.labels, top.probabilities, strict=True)],
             }

@@ -87,6 +87,10 @@ class ActionClassifier:
         self.window = int(meta["window"])
         self.num_persons = int(meta["num_persons"])
         self.version = meta.get("model_version", "unknown")
+        # Calibration (train.calibrate): softmax temperature and the "no known action" threshold.
+        # Models exported before calibration existed have neither: plain softmax, never reject.
+        self.temperature = float(meta.get("temperature", 1.0))
+        self.unknown_threshold = float(meta.get("unknown_threshold", 0.0))
         self.providers: list[str] = self.session.get_providers()
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
         if device == "cuda" and self.device != "cuda":
@@ -112,7 +116,8 @@ class ActionClassifier:
         return self.session.run(["logits"], feeds)[0]
 
     def probabilities(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        return softmax(self.logits(keypoints, scores))
+        """Calibrated class probabilities [N, K]: softmax of the logits over the temperature."""
+        return softmax(self.logits(keypoints, scores) / self.temperature)
 
     def top_k(self, probabilities: np.ndarray, k: int = 5) -> list[Prediction]:
         """Top-k labels and probabilities for each row of a [N, K] probability matrix."""

@@ -213,11 +213,19 @@ class BoxAnnotator:
         return frame
 
 
-class TopKAnnotator:
-    """Beside each person's box, their `k` most likely actions with probability bars.
+NO_KNOWN_ACTION_TEXT = "no known action"
+DECISION_GREY: Colour = (170, 170, 170)
 
-    The panel goes to the right of the box, or to the left, clear of the other panels where the
-    frame allows, and always inside the frame. Names too long for the panel end in '..'.
+
+class TopKAnnotator:
+    """Beside each person's box, the decision shown for them and their `k` most likely actions
+    with probability bars.
+
+    The first row is the decision (`realtime.decision.label_for`): the action's name in the
+    person's colour, or "no known action" in grey when nothing reaches the model's threshold; the
+    bars below stay, so a user sees what the model was unsure between. The panel goes to the
+    right of the box, or to the left, clear of the other panels where the frame allows, and
+    always inside the frame. Names too long for the panel end in '..'.
     """
 
     def __init__(self, class_names: Sequence[str], k: int = 5) -> None:
@@ -232,11 +240,12 @@ class TopKAnnotator:
         boxes: np.ndarray,
         probabilities: np.ndarray,
         track_ids: Sequence[int] | np.ndarray | None = None,
+        labels: Sequence[int | None] | None = None,
     ) -> np.ndarray:
         """Draw the top-k of probabilities [N, num_classes] beside boxes [N, 4] (xyxy pixels).
 
         Pass only the persons that have a prediction; `track_ids` colours the bars like the
-        person's skeleton.
+        person's skeleton; `labels` (class index or None per person) adds the decision row.
         """
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -247,15 +256,25 @@ class TopKAnnotator:
             )
         sizes = _sizes(frame.shape[0])
         width = min(round(0.4 * frame.shape[0]), frame.shape[1])
-        height = self.k * _bar_row_height(sizes) + sizes.pad
+        header = 0 if labels is None else sizes.text_height + 2 * sizes.pad
+        height = self.k * _bar_row_height(sizes) + sizes.pad + header
+        decisions = [None] * len(boxes) if labels is None else list(labels)
+        if len(decisions) != len(boxes):
+            raise ValueError(f"{len(decisions)} labels for {len(boxes)} boxes")
         taken: list[_Rect] = []
-        for box, probs, track_id in zip(
-            boxes, probabilities, _ids(track_ids, len(boxes)), strict=True
+        for box, probs, track_id, label in zip(
+            boxes, probabilities, _ids(track_ids, len(boxes)), decisions, strict=True
         ):
             x, y = _place_beside(box, width, height, frame.shape, sizes.pad, taken)
             taken.append((x, y, x + width, y + height))
             _shade(frame, x, y, x + width, y + height, alpha=0.65)
-            self._rows(frame, (x, y, x + width, y + height), probs, track_colour(track_id))
+            colour = track_colour(track_id)
+            if header:
+                text, text_colour = (NO_KNOWN_ACTION_TEXT, DECISION_GREY) if label is None \
+                    else (self.class_names[label], colour)
+                _put_text(frame, _fit(text, width - 2 * sizes.pad, sizes), x + sizes.pad,
+                          y + sizes.pad + sizes.text_height, sizes, text_colour)
+            self._rows(frame, (x, y + header, x + width, y + height), probs, colour)
         return frame
 
     def _rows(self, frame: np.ndarray, panel: _Rect, probs: np.ndarray, colour: Colour) -> None:

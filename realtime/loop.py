@@ -40,7 +40,8 @@ class Overlay:
         shown = [i for i, t in enumerate(ids) if int(t) in result.probabilities]
         if shown:
             probs = [result.probabilities[int(ids[i])] for i in shown]
-            self.topk.annotate(image, poses.boxes[shown], probs, ids[shown])
+            labels = [result.labels.get(int(ids[i])) for i in shown]
+            self.topk.annotate(image, poses.boxes[shown], probs, ids[shown], labels)
         self.hud.annotate(image, fps, stage_ms)
         return image
 

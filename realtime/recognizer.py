@@ -18,12 +18,15 @@ from time import perf_counter
 import numpy as np
 
 from realtime.classifier import ActionClassifier
+from realtime.decision import ClipVote, label_for
 from realtime.pose import PoseBackend, Poses
 from realtime.tracking import Tracker
 from realtime.window import WindowBuffer
 from train.preprocess import resample_indices
 
 DATASET_FPS = 30.0
+DEFAULT_STRIDE = 4
+DEFAULT_SMOOTHING = 0.5
 
 
 @dataclass
@@ -55,12 +58,17 @@ class StageTimes:
 
 @dataclass
 class FrameResult:
-    """What one frame produced: the people in it and, for those classified so far, actions."""
+    """What one frame produced: the people in it and, for those classified so far, actions.
+
+    `labels` holds the decision shown for each person with probabilities: a class index, or None
+    for "no known action" (`realtime.decision.label_for`).
+    """
 
     poses: Poses
     track_ids: np.ndarray
     probabilities: dict[int, np.ndarray]
     classified: list[int]
+    labels: dict[int, int | None] = field(default_factory=dict)
 
 
 class ActionRecognizer:
@@ -71,8 +79,8 @@ class ActionRecognizer:
         backend: PoseBackend,
         classifier: ActionClassifier,
         fps: float,
-        stride: int = 4,
-        smoothing: float = 0.5,
+        stride: int = DEFAULT_STRIDE,
+        smoothing: float = DEFAULT_SMOOTHING,
         max_missing_s: float = 1.0,
         times: StageTimes | None = None,
     ) -> None:
@@ -89,6 +97,7 @@ class ActionRecognizer:
         self.buffer = WindowBuffer(self.buffer_frames, classifier.num_persons)
         self.indices = resample_indices(self.buffer_frames, classifier.window)
         self.smoothed: dict[int, np.ndarray] = {}
+        self.vote = ClipVote(classifier.unknown_threshold)
         self._steps = 0
 
     def step(self, image: np.ndarray, frame_index: int) -> FrameResult:
@@ -106,7 +115,13 @@ class ActionRecognizer:
         self._steps += 1
         present = {int(t) for t in ids}
         probabilities = {t: p for t, p in self.smoothed.items() if t in present}
-        return FrameResult(poses, ids, probabilities, classified)
+        if classified:
+            rows = {int(t): i for i, t in enumerate(ids)}
+            self.vote.add(poses.boxes[[rows[t] for t in classified]],
+                          [self.smoothed[t] for t in classified])
+        threshold = self.classifier.unknown_threshold
+        labels = {t: label_for(p, threshold) for t, p in probabilities.items()}
+        return FrameResult(poses, ids, probabilities, classified, labels)
 
     def _classify(self) -> list[int]:
         """One batched ONNX call for every track with enough history."""

@@ -1,4 +1,4 @@
-"""`python -m train {convert,fit,evaluate}`: the training command line."""
+"""`python -m train {convert,fit,evaluate,evaluate-videos}`: the training command line."""
 
 from __future__ import annotations
 
@@ -49,13 +49,49 @@ def _fit(args: argparse.Namespace, console: Console) -> None:
     options = FitOptions(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, window=args.window,
         seed=args.seed, val_fraction=args.val_fraction, device=args.device,
-        features=features,
+        features=features, augment=_parse_augment(args.augment),
+        negative_weight=args.negative_weight,
     )
-    summary = fit(data, args.train_split, args.val_split, args.out, options, console, args.resume)
+    negatives = [_load_negatives(spec) for spec in args.negatives]
+    summary = fit(data, args.train_split, args.val_split, args.out, options, console, args.resume,
+                  negatives)
     console.print(
         f"best validation top-1 {summary['best_val_top1']:.2%} in {summary['seconds']:.0f} s; "
         f"checkpoints in {args.out}"
     )
+
+
+def _parse_augment(text: str):
+    """`name=value,...` overrides of `train.data.Augment`'s fields (for ablations)."""
+    from dataclasses import fields, replace
+
+    from train.data import Augment
+
+    types = {f.name: f.type for f in fields(Augment)}
+    changes: dict[str, object] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        if name not in types or not value:
+            raise SkelcamError(f"--augment: '{item}' is not NAME=VALUE with NAME one of "
+                               f"{', '.join(types)}")
+        try:
+            parts = [float(v) for v in value.split(":")]
+        except ValueError:
+            raise SkelcamError(f"--augment: '{item}' needs a number (or LO:HI for speed)") from None
+        changes[name] = tuple(parts) if name == "speed" else parts[0]
+    if "speed" in changes and len(changes["speed"]) != 2:  # type: ignore[arg-type]
+        raise SkelcamError("--augment: speed takes LO:HI, e.g. speed=0.5:2")
+    return replace(Augment(), **changes)
+
+
+def _load_negatives(spec: str):
+    """`PKL[:SPLIT]`: clips of no known action (all of the file's clips without SPLIT)."""
+    from train.data import load_pyskl
+
+    path, _, split = spec.partition(":") if not Path(spec).is_file() else (spec, "", "")
+    data = load_pyskl(path)
+    indices = data.split(split) if split else list(range(len(data.clips)))
+    return data, indices
 
 
 def _evaluate(args: argparse.Namespace, console: Console) -> None:
@@ -81,6 +117,106 @@ def _evaluate(args: argparse.Namespace, console: Console) -> None:
         png = args.plots / "confusion_matrix.png"
         save_confusion_png(metrics, png)
         console.print(f"confusion matrix written to {png}")
+
+
+def _evaluate_videos(args: argparse.Namespace, console: Console) -> None:
+    from train.report import save_confusion_png, save_record
+    from train.video_eval import decision_metrics, print_summary, run_evaluation, summarize
+
+    if args.stride < 1:
+        raise SkelcamError("--stride must be at least 1")
+    pose, options = _pose_options(args)
+    cache = _pose_cache(args)
+    results, names, classifier = run_evaluation(
+        args.manifest, args.weights, pose, options, cache, args.stride, args.smoothing, console,
+        args.threshold)
+    summary = summarize(results, names)
+    print_summary(console, summary, f"{args.weights.name} on {args.manifest} (pose: {pose})")
+    if args.json:
+        save_record(args.json, {
+            "model": str(args.weights), "manifest": str(args.manifest), "pose": pose,
+            "pose_options": {k: str(v) for k, v in options.items()}, "stride": args.stride,
+            "smoothing": args.smoothing, "unknown_threshold": classifier.unknown_threshold,
+            "temperature": classifier.temperature,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": "python -m train " + shlex.join(sys.argv[1:]), **summary,
+        })
+        console.print(f"results written to {args.json}")
+    if args.plots:
+        png = args.plots / "video_confusion_matrix.png"
+        save_confusion_png(decision_metrics(results, names), png,
+                           f"Real-video clip decisions ({pose})")
+        console.print(f"confusion matrix written to {png}")
+
+
+def _pose_options(args: argparse.Namespace) -> tuple[str, dict]:
+    """The pose backend (with `auto` resolved, as skelcam resolves it) and its options."""
+    from realtime.pose import available_backends
+
+    options = {"max_people": args.max_people, "det_model": args.det_model,
+               "pose_model": args.pose_model}
+    options = {k: v for k, v in options.items() if v is not None}
+    pose = args.pose
+    if pose == "auto":
+        candidates = available_backends(**options)
+        if not candidates:
+            raise SkelcamError("no pose backend can run here; name one with --pose")
+        pose = candidates[0]
+    return pose, options
+
+
+def _pose_cache(args: argparse.Namespace) -> Path | None:
+    from realtime.pose.model_files import cache_dir
+
+    return None if args.no_cache else (args.cache or cache_dir() / "poses")
+
+
+def _calibrate(args: argparse.Namespace, console: Console) -> None:
+    from rich.table import Table
+
+    from train.calibrate import calibrate
+    from train.data import load_pyskl
+    from train.report import save_record
+
+    pose, options = _pose_options(args)
+    data = load_pyskl(args.data)
+    unknown_sets = [(spec, *_load_negatives(spec)) for spec in args.unknowns]
+    report = calibrate(args.checkpoint, data, args.val_split, args.manifest,
+                       args.unknown_manifest, unknown_sets, pose, options, _pose_cache(args),
+                       args.stride, args.smoothing, args.max_false_rejection, console)
+    table = Table(title=f"calibration of {args.checkpoint}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("temperature (validation NLL)", f"{report['temperature']:.3f}")
+    table.add_row("no-known-action threshold", f"{report['unknown_threshold']:.3f}")
+    table.add_row("dev clips rejected", f"{report['dev_false_rejection']:.1%} "
+                  f"of {report['dev_clips']}")
+    table.add_row("unknown sequences rejected", f"{report['unknown_rejection']:.1%} "
+                  f"of {report['unknown_sequences']}")
+    for group, rate in report["unknown_rejection_per_source"].items():
+        table.add_row(f"  {group}", f"{rate:.1%}")
+    console.print(table)
+    if args.json:
+        save_record(args.json, {**report, "pose": pose,
+                                "command": "python -m train " + shlex.join(sys.argv[1:])})
+    console.print(f"calibration stored in {args.checkpoint}; export it with "
+                  f"python export/to_onnx.py --checkpoint {args.checkpoint}")
+
+
+def _add_live_options(parser: argparse.ArgumentParser) -> None:
+    """The options that make an evaluation replay exactly what `skelcam` would run."""
+    from realtime.recognizer import DEFAULT_SMOOTHING, DEFAULT_STRIDE
+
+    parser.add_argument("--pose", default="auto", help="pose backend, as skelcam --pose")
+    parser.add_argument("--det-model", help="as skelcam --det-model")
+    parser.add_argument("--pose-model", help="as skelcam --pose-model")
+    parser.add_argument("--max-people", type=int, default=4)
+    parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE)
+    parser.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING)
+    parser.add_argument("--cache", type=Path,
+                        help="pose cache folder (default: $SKELCAM_CACHE/poses or "
+                             "~/.cache/skelcam/poses)")
+    parser.add_argument("--no-cache", action="store_true", help="always rerun pose estimation")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--features", default=",".join(FEATURE_GROUPS),
                      help="input feature groups, comma-separated (default: all of them)")
     fit.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    fit.add_argument("--negatives", action="append", default=[], metavar="PKL[:SPLIT]",
+                     help="PYSKL pickle of clips of none of the actions (outlier exposure); "
+                          "repeatable")
+    fit.add_argument("--negative-weight", type=float, default=0.5)
+    fit.add_argument("--augment", default="", metavar="NAME=VALUE,...",
+                     help="override augmentation settings (train.data.Augment), e.g. "
+                          "'live_window=0,jitter=0' for an ablation")
     fit.set_defaults(run=_fit)
 
     ev = sub.add_parser("evaluate", help="metrics of a checkpoint or ONNX model on a split")
@@ -122,6 +265,37 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", type=Path, help="write the metrics here")
     ev.add_argument("--plots", type=Path, help="folder for the confusion-matrix PNG")
     ev.set_defaults(run=_evaluate)
+
+    from train.shipped import CHECKPOINT, ONNX_MODEL
+
+    vid = sub.add_parser("evaluate-videos",
+                         help="clip-level accuracy on real videos, through the live loop")
+    vid.add_argument("--manifest", type=Path, required=True,
+                     help="tab-separated, columns 'class' and 'file' (relative to the manifest)")
+    vid.add_argument("--weights", type=Path, default=ONNX_MODEL,
+                     help="skelcam ONNX classifier (default: the shipped one)")
+    _add_live_options(vid)
+    vid.add_argument("--threshold", type=float,
+                     help="'no known action' threshold (default: the model's calibrated one)")
+    vid.add_argument("--json", type=Path, help="write the results here")
+    vid.add_argument("--plots", type=Path, help="folder for the confusion-matrix PNG")
+    vid.set_defaults(run=_evaluate_videos)
+
+    cal = sub.add_parser("calibrate", help="fit the temperature and the no-known-action "
+                         "threshold, and store them in a checkpoint")
+    cal.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
+    cal.add_argument("--data", type=Path, required=True, help="the training PYSKL pickle")
+    cal.add_argument("--val-split", default="val", help="for the temperature (default: val)")
+    cal.add_argument("--manifest", type=Path, required=True, help="real-video dev manifest")
+    cal.add_argument("--unknowns", action="append", default=[], metavar="PKL[:SPLIT]",
+                     help="skeleton sequences of no known action (held out from training)")
+    cal.add_argument("--unknown-manifest", action="append", default=[], type=Path,
+                     help="real clips of no known action (a manifest)")
+    cal.add_argument("--max-false-rejection", type=float, default=0.05,
+                     help="largest share of dev clips the threshold may reject (default 0.05)")
+    _add_live_options(cal)
+    cal.add_argument("--json", type=Path, help="write the calibration report here")
+    cal.set_defaults(run=_calibrate)
     return parser
 
 

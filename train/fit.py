@@ -6,7 +6,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +14,16 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from train.checkpoint import read_checkpoint, save_checkpoint
 from train.data import Augment, SkeletonDataset, WindowDataset, stratified_split
 from train.errors import SkelcamError
 from train.model import ModelConfig, SkeletonClassifier, build_model
 from train.preprocess import FEATURE_GROUPS
+
+# The label of training windows of no known action (outlier exposure).
+NO_ACTION = -1
 
 
 @dataclass
@@ -38,6 +41,11 @@ class FitOptions:
     val_fraction: float = 0.15
     device: str = "auto"
     features: tuple[str, ...] = FEATURE_GROUPS
+    augment: Augment = field(default_factory=Augment)
+    # Weight of the outlier-exposure term (Hendrycks et al., ICLR 2019): on windows of no known
+    # action, the cross-entropy to the uniform distribution, so that the calibrated top-1
+    # probability stays low on them and the "no known action" threshold can reject them.
+    negative_weight: float = 0.5
 
 
 def pick_device(name: str) -> torch.device:
@@ -76,8 +84,13 @@ def fit(
     options: FitOptions,
     console: Console,
     resume: bool = False,
+    negatives: list[tuple[SkeletonDataset, list[int]]] | None = None,
 ) -> dict:
-    """Train, validating every epoch; returns the summary also saved as `out_dir/summary.json`."""
+    """Train, validating every epoch; returns the summary also saved as `out_dir/summary.json`.
+
+    `negatives` are clips of none of the data set's actions (data set, clip indices), mixed into
+    training with the outlier-exposure loss; validation stays on the data set's own split.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(options.seed)
     device = pick_device(options.device)
@@ -95,8 +108,16 @@ def fit(
         features=list(options.features),
     )
     model = build_model(config).to(device)
-    train_set = WindowDataset(data, train_idx, config.window, config.num_persons, Augment(),
-                              options.seed)
+    train_set: Dataset = WindowDataset(data, train_idx, config.window, config.num_persons,
+                                       options.augment, options.seed)
+    negative_sets = [
+        WindowDataset(neg, idx, config.window, config.num_persons, options.augment,
+                      options.seed + 1 + n, label=NO_ACTION)
+        for n, (neg, idx) in enumerate(negatives or []) if idx
+    ]
+    epoch_sets = [train_set, *negative_sets]
+    if negative_sets:
+        train_set = ConcatDataset(epoch_sets)
     val_set = WindowDataset(data, val_idx, config.window, config.num_persons)
     loader_gen = torch.Generator().manual_seed(options.seed)
     train_loader = DataLoader(train_set, options.batch_size, shuffle=True, drop_last=True,
@@ -110,7 +131,7 @@ def fit(
         optimizer, _warmup_cosine(options.warmup_epochs * steps_per_epoch,
                                   options.epochs * steps_per_epoch)
     )
-    criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
+    criterion = _Loss(options.label_smoothing, options.negative_weight)
 
     start_epoch, best, history = 0, -1.0, []
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
@@ -127,6 +148,7 @@ def fit(
 
     console.print(
         f"training on {device}: {len(train_idx)} train / {len(val_idx)} val clips "
+        f"+ {sum(len(d) for d in negative_sets)} of no known action "
         f"(val = {val_name}), {data.num_classes} classes, {config.num_persons} person(s), "
         f"window {config.window}"
     )
@@ -135,7 +157,8 @@ def fit(
         epochs_task = progress.add_task("epochs", total=options.epochs, completed=start_epoch,
                                         stats="")
         for epoch in range(start_epoch, options.epochs):
-            train_set.epoch = epoch
+            for part in epoch_sets:
+                part.epoch = epoch
             batch_task = progress.add_task(f"epoch {epoch + 1}", total=steps_per_epoch, stats="")
             loss, acc = _train_epoch(model, train_loader, optimizer, scheduler, criterion, device,
                                      progress, batch_task)
@@ -160,6 +183,7 @@ def fit(
         "best_val_top1": best,
         "epochs": options.epochs,
         "train_clips": len(train_idx),
+        "negative_clips": sum(len(d) for d in negative_sets),
         "val_clips": len(val_idx),
         "val_split": val_name,
         "seconds": round(time.perf_counter() - started, 1),
@@ -181,9 +205,26 @@ def _warmup_cosine(warmup_steps: int, total_steps: int):
     return factor
 
 
+class _Loss(nn.Module):
+    """Label-smoothed cross-entropy on known actions plus outlier exposure on `NO_ACTION` ones."""
+
+    def __init__(self, label_smoothing: float, negative_weight: float) -> None:
+        super().__init__()
+        self.known = nn.CrossEntropyLoss(label_smoothing=label_smoothing, reduction="sum")
+        self.negative_weight = negative_weight
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        known = labels != NO_ACTION
+        loss = self.known(logits[known], labels[known]) if known.any() else logits.sum() * 0
+        if (~known).any():
+            uniform = -torch.log_softmax(logits[~known], dim=1).mean(dim=1)
+            loss = loss + self.negative_weight * uniform.sum()
+        return loss / len(labels)
+
+
 def _train_epoch(model, loader, optimizer, scheduler, criterion, device, progress, task):
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    total_loss, correct, seen, seen_known = 0.0, 0, 0, 0
     for keypoints, scores, labels in loader:
         keypoints, scores, labels = keypoints.to(device), scores.to(device), labels.to(device)
         logits = model(keypoints, scores)
@@ -193,11 +234,13 @@ def _train_epoch(model, loader, optimizer, scheduler, criterion, device, progres
         optimizer.step()
         scheduler.step()
         total_loss += loss.item() * len(labels)
-        correct += (logits.argmax(1) == labels).sum().item()
+        known = labels != NO_ACTION
+        correct += (logits.argmax(1)[known] == labels[known]).sum().item()
         seen += len(labels)
-        progress.update(task, advance=1,
-                        stats=f"loss {total_loss / seen:.3f}  acc {correct / seen:.1%}")
-    return total_loss / seen, correct / seen
+        seen_known += int(known.sum())
+        progress.update(task, advance=1, stats=f"loss {total_loss / seen:.3f}  "
+                                               f"acc {correct / max(1, seen_known):.1%}")
+    return total_loss / seen, correct / max(1, seen_known)
 
 
 @torch.no_grad()

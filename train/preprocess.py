@@ -58,6 +58,42 @@ def resample_indices(
     return np.clip(np.floor(positions), 0, num_frames - 1).astype(np.int64)
 
 
+def live_window_indices(
+    num_frames: int,
+    window: int,
+    rng: np.random.Generator,
+    speed: float = 1.0,
+    filled: int | None = None,
+    loop: bool = False,
+) -> np.ndarray:
+    """Indices of a training window sampled the way the live buffer sees time.
+
+    Live, a window always spans `window` frames of the dataset's rate (1.6 s for 48 frames at
+    30 fps), whatever the clip's length, and at the start of a track it is only partly filled
+    and left-padded with the first frame (`realtime.window.WindowBuffer.batch`). This draws
+    such a window from a clip of `num_frames` frames: `speed` source frames per window frame
+    (an action done faster or slower, or a slow-motion file), only the last `filled` frames
+    taken from the clip, and a random start. When the clip is shorter than that stretch, the
+    window either holds the clip's first and last poses (someone standing before and after a
+    swing) or, with `loop`, runs the clip forwards and backwards (a periodic action such as jumping
+    jacks that goes on longer than the clip).
+    """
+    if num_frames < 1:
+        raise ValueError("a clip needs at least one frame")
+    filled = window if filled is None else int(np.clip(filled, 1, window))
+    steps = speed * (np.arange(filled) + rng.uniform(0.0, 1.0))
+    if loop and num_frames > 1 and filled * speed > num_frames:
+        # Reflect at both ends: frame 0, 1, .., n-1, n-2, .., 1, 0, 1, ... (period 2(n-1)).
+        period = 2 * (num_frames - 1)
+        positions = (rng.uniform(0.0, period) + steps) % period
+        positions = np.where(positions > num_frames - 1, period - positions, positions)
+    else:
+        lo, hi = sorted((0.0, num_frames - filled * speed))
+        positions = rng.uniform(lo, hi) + steps
+    idx = np.clip(np.floor(positions), 0, num_frames - 1).astype(np.int64)
+    return np.concatenate([np.full(window - filled, idx[0], np.int64), idx])
+
+
 def sample_window(
     keypoints: np.ndarray,
     scores: np.ndarray,

@@ -86,14 +86,14 @@ def save_json(metrics: ClassificationMetrics, path: str | Path, extra: Mapping[s
     traced back to what produced it. Raises TypeError, leaving any old file intact, if `extra`
     holds something JSON cannot represent.
     """
+    return save_record(path, {**metrics.to_json_dict(), "provenance": dict(extra)})
+
+
+def save_record(path: str | Path, record: Mapping[str, Any]) -> Path:
+    """Write any JSON record (paths, dates and numpy scalars allowed) to `path`, atomically."""
     path = Path(path)
-    # Encode before opening anything, so a bad `extra` never even creates a temporary file.
-    payload = json.dumps(
-        {**metrics.to_json_dict(), "provenance": dict(extra)},
-        indent=2,
-        default=_json_default,
-        allow_nan=False,
-    )
+    # Encode before opening anything, so a bad value never even creates a temporary file.
+    payload = json.dumps(dict(record), indent=2, default=_json_default, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda handle: handle.write((payload + "\n").encode("utf-8")))
     return path

@@ -1,0 +1,57 @@
+"""What skelcam decides from the classifier's probabilities: a label per person, one per clip.
+
+Two rules, used by the live overlay, the `--log` lines, the end-of-run summary and the real-video
+evaluation alike, so that what is measured is what a user sees:
+
+* Per person (`label_for`): the top-1 class when its smoothed probability reaches the model's
+  "no known action" threshold, else `None`: a person doing none of the model's actions is shown
+  as such instead of with a confident wrong label. The threshold is calibrated per model (see
+  `train.calibrate`) and stored in the ONNX metadata; a model without one never rejects.
+* Per clip (`ClipVote`): at every classification step the subject is the classified person with
+  the largest box (a bystander, a spotter or a catcher is usually smaller and farther away); the
+  clip's scores are the mean of the subject's probabilities over all steps. Pooling steps rather
+  than following one track survives camera cuts, which break tracks, and a passer-by whose track
+  has as many windows as the performer's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def label_for(probabilities: np.ndarray, threshold: float) -> int | None:
+    """The class shown for one person: the top-1 index, or None when below `threshold`."""
+    best = int(np.argmax(probabilities))
+    return best if float(probabilities[best]) >= threshold else None
+
+
+@dataclass
+class ClipVote:
+    """Accumulates the subject's probabilities step by step; `decide` gives the clip's label."""
+
+    threshold: float = 0.0
+    steps: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, boxes: np.ndarray, probabilities: list[np.ndarray]) -> int | None:
+        """Record one step: the classified people's boxes [N, 4] and probabilities.
+
+        Returns the index (into `boxes`) of the person taken as the subject, None if N = 0.
+        """
+        if len(probabilities) == 0:
+            return None
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        subject = int(np.argmax(areas))
+        self.steps.append(np.asarray(probabilities[subject], np.float64))
+        return subject
+
+    @property
+    def scores(self) -> np.ndarray | None:
+        """Mean subject probabilities over the steps so far; None before the first step."""
+        return np.mean(self.steps, axis=0) if self.steps else None
+
+    def decide(self) -> int | None:
+        """The clip's label: None when nobody was classified or no known action won."""
+        scores = self.scores
+        return None if scores is None else label_for(scores, self.threshold)

@@ -1,0 +1,190 @@
+"""`python -m train calibrate`: the softmax temperature and the "no known action" threshold.
+
+A classifier trained on 15 sports gives every input one of those 15 labels. The live loop shows
+"no known action" instead when the subject's smoothed top-1 probability stays below a threshold
+(`realtime.decision`). This command picks that threshold, and a temperature that makes the
+displayed probabilities honest, and stores both in the checkpoint; `export/to_onnx.py` copies
+them into the ONNX metadata, which the live loop reads.
+
+* Temperature: fitted on the validation split by minimising the negative log-likelihood
+  (Guo et al., "On Calibration of Modern Neural Networks", 2017).
+* Threshold: every clip of the real-video dev manifest, and every sequence of no known action
+  (skeleton pickles such as the converted Kinect sets, replayed as if a pose backend had produced
+  them; real clips from an `unknown` manifest), goes through the live recognizer once with no
+  threshold. The threshold is then the largest one that keeps the share of dev clips rejected
+  at or below `--max-false-rejection`, i.e. the one that rejects the most unknown sequences
+  within that budget. Use sequences held out from training as negatives, so the rejection rate
+  it reports is a fair estimate.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from train.errors import SkelcamError
+
+# Frame rates of the skeleton sets used as unknowns: Kinect v1 and v2 record at 30 frames/s;
+# SBU's files were captured at 15.
+DEFAULT_SEQUENCE_FPS = 30.0
+
+
+@dataclass
+class Scored:
+    """One clip or sequence's clip-level scores (None when nobody was classified)."""
+
+    name: str
+    group: str  # "dev", or the unknown source it came from
+    scores: np.ndarray | None
+    right: bool  # dev: the argmax is the true class
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T minimising the NLL of softmax(logits / T) on labelled validation data."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    def nll(log_t: float) -> float:
+        return float(-log_softmax(logits / np.exp(log_t), axis=1)[np.arange(len(labels)),
+                                                                  labels].mean())
+
+    result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(result.x))
+
+
+def recording_from_clip(keypoints: np.ndarray, scores: np.ndarray, fps: float,
+                        image_shape: tuple[int, int] | None):
+    """A skeleton clip [M, T, 17, 2] as a pose recording, as if a backend had seen it."""
+    from realtime.pose import Poses
+    from realtime.pose.recording import PoseRecording
+
+    frames = []
+    for t in range(keypoints.shape[1]):
+        seen = scores[:, t].sum(axis=1) > 0
+        frames.append(Poses.from_arrays(keypoints[seen, t], scores[seen, t]))
+    height, width = image_shape or (480, 640)
+    return PoseRecording(tuple(frames), fps, width, height, "skeleton-file")
+
+
+def choose_threshold(dev: list[Scored], unknown: list[Scored],
+                     max_false_rejection: float) -> tuple[float, list[dict[str, float]]]:
+    """The threshold and a table of candidate thresholds with their rates."""
+    dev_top = np.array([s.scores.max() if s.scores is not None else 0.0 for s in dev])
+    unk_top = np.array([s.scores.max() if s.scores is not None else 0.0 for s in unknown])
+    candidates = np.unique(np.concatenate([dev_top, unk_top, [0.0]]))
+    table, best = [], 0.0
+    for tau in candidates:
+        false_rej = float((dev_top < tau).mean()) if len(dev_top) else 0.0
+        rejected = float((unk_top < tau).mean()) if len(unk_top) else 0.0
+        table.append({"threshold": float(tau), "dev_false_rejection": false_rej,
+                      "unknown_rejection": rejected})
+        if false_rej <= max_false_rejection:
+            best = float(tau)
+    return best, table
+
+
+def score_all(
+    onnx_path: Path,
+    temperature: float,
+    manifest: Path,
+    unknown_manifests: list[Path],
+    unknown_sets: list[tuple[str, Any, list[int]]],
+    pose: str,
+    pose_options: dict[str, Any],
+    cache_dir: Path | None,
+    stride: int,
+    smoothing: float,
+    console,
+) -> tuple[list[Scored], list[Scored]]:
+    """Clip scores of the dev clips and of every unknown clip or sequence, threshold 0."""
+    from realtime.classifier import ActionClassifier
+    from train.video_eval import UNKNOWN_CLASS, classify_recording, run_evaluation
+
+    dev_results, names, _ = run_evaluation(manifest, onnx_path, pose, pose_options, cache_dir,
+                                           stride, smoothing, console, threshold=0.0,
+                                           temperature=temperature)
+    index = {n: i for i, n in enumerate(names)}
+    dev = [Scored(r.clip.path.name, "dev", r.clip_probabilities,
+                  r.clip_probabilities is not None
+                  and int(np.argmax(r.clip_probabilities)) == index.get(r.clip.label, -1))
+           for r in dev_results if r.clip.label != UNKNOWN_CLASS]
+    unknown = []
+    for extra in unknown_manifests:
+        results, _, _ = run_evaluation(extra, onnx_path, pose, pose_options, cache_dir, stride,
+                                       smoothing, console, threshold=0.0, temperature=temperature)
+        unknown += [Scored(r.clip.path.name, extra.name, r.clip_probabilities, False)
+                    for r in results]
+    classifier = ActionClassifier(onnx_path, device="cpu")
+    classifier.temperature, classifier.unknown_threshold = temperature, 0.0
+    for group, data, indices in unknown_sets:
+        fps = 15.0 if "sbu" in group.lower() else DEFAULT_SEQUENCE_FPS
+        for i in indices:
+            clip = data.clips[i]
+            recording = recording_from_clip(clip.keypoints, clip.scores, fps, clip.img_shape)
+            vote, *_ = classify_recording(recording, classifier, stride, smoothing)
+            unknown.append(Scored(clip.name, group, vote.scores, False))
+    return dev, unknown
+
+
+def calibrate(
+    checkpoint: Path,
+    data,
+    val_split: str,
+    manifest: Path,
+    unknown_manifests: list[Path],
+    unknown_sets: list[tuple[str, Any, list[int]]],
+    pose: str,
+    pose_options: dict[str, Any],
+    cache_dir: Path | None,
+    stride: int,
+    smoothing: float,
+    max_false_rejection: float,
+    console,
+) -> dict[str, Any]:
+    """Fit the temperature, pick the threshold, store both in `checkpoint`; returns a report."""
+    from export.to_onnx import export_onnx, model_version
+    from train.checkpoint import load_model, save_checkpoint
+    from train.evaluate import evaluate
+
+    model, class_names, state = load_model(checkpoint)
+    if list(data.class_names) != class_names:
+        raise SkelcamError(f"'{checkpoint}' was trained on other classes than {data.source}")
+    _, logits = evaluate(data, val_split, checkpoint, None)
+    labels = np.array([data.clips[i].label for i in data.split(val_split)])
+    temperature = fit_temperature(logits, labels)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / "uncalibrated.onnx"
+        export_onnx(model, class_names, onnx_path, 18, model_version(checkpoint))
+        dev, unknown = score_all(onnx_path, temperature, manifest, unknown_manifests,
+                                 unknown_sets, pose, pose_options, cache_dir, stride, smoothing,
+                                 console)
+    if not dev:
+        raise SkelcamError(f"manifest '{manifest}' has no clips of the model's classes")
+    threshold, table = choose_threshold(dev, unknown, max_false_rejection)
+    groups = sorted({s.group for s in unknown})
+    per_group = {
+        g: float(np.mean([s.scores is None or s.scores.max() < threshold
+                          for s in unknown if s.group == g])) for g in groups
+    }
+    calibration = {"temperature": temperature, "unknown_threshold": threshold}
+    extra = {k: v for k, v in state.items()
+             if k not in ("format", "config", "class_names", "model")}
+    save_checkpoint(checkpoint, model, class_names, **{**extra, "calibration": calibration})
+    dev_top = np.array([s.scores.max() if s.scores is not None else 0.0 for s in dev])
+    unk_top = np.array([s.scores.max() if s.scores is not None else 0.0 for s in unknown])
+    return {
+        **calibration,
+        "max_false_rejection": max_false_rejection,
+        "dev_clips": len(dev),
+        "dev_false_rejection": float((dev_top < threshold).mean()),
+        "dev_right_rejected": int(sum((t < threshold) and s.right for t, s in zip(
+            dev_top, dev, strict=True))),
+        "unknown_sequences": len(unknown),
+        "unknown_rejection": float((unk_top < threshold).mean()) if len(unknown) else 0.0,
+        "unknown_rejection_per_source": per_group,
+        "thresholds": table,
+    }
