@@ -73,6 +73,9 @@ def convert_skeletons(dataset: str, folder: str | Path, out: str | Path, warn: W
 
     samples: list[Sample] = []
     for path in files:
+        if path.stat().st_size == 0:
+            skip(f"skipped '{path}': the file is empty")
+            continue
         try:
             samples.extend(spec.read(path, folder, skip))
         except SkelcamError as exc:
