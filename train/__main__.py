@@ -13,6 +13,16 @@ from rich.console import Console
 from train.errors import SkelcamError, print_error
 from train.preprocess import FEATURE_GROUPS
 
+# The everyday-action skeleton sets `train.kinect_convert` reads (named here so that building
+# the parser does not import the readers).
+SKELETON_SETS = {
+    "nw-ucla": "Northwestern-UCLA Multiview Action3D .json skeletons",
+    "utd-mhad": "UTD-MHAD *_skeleton.mat files",
+    "utkinect": "UTKinect-Action3D joints_*.txt and actionLabel.txt",
+    "sbu": "SBU Kinect Interaction sPPsQQ/CC/NNN/skeleton_pos.txt",
+    "ntu-skeleton": "NTU RGB+D raw .skeleton files",
+}
+
 
 def _read_label_names(path: Path | None) -> list[str] | None:
     if path is None:
@@ -33,6 +43,24 @@ def _convert(args: argparse.Namespace, console: Console) -> None:
         f"wrote {summary['out']}: {summary['clips']} clips, {summary['classes']} classes "
         f"(splits: train {summary['train']}, test {summary['test']}, "
         f"train_fit {summary['train_fit']}, val {summary['val']})"
+    )
+
+
+def _convert_skeletons(args: argparse.Namespace, console: Console) -> None:
+    from rich.markup import escape
+
+    from train.kinect_convert import convert_skeletons
+
+    errors = Console(stderr=True)
+    summary = convert_skeletons(
+        args.dataset, args.folder, args.out,
+        lambda line: errors.print(f"[yellow]warning:[/] {escape(line)}", highlight=False,
+                                  soft_wrap=True),
+    )
+    splits = ", ".join(f"{name} {count}" for name, count in summary["splits"].items())
+    console.print(
+        f"wrote {summary['out']}: {summary['clips']} clips, {summary['classes']} classes "
+        f"(splits: {splits}); {summary['skipped']} skipped", highlight=False, soft_wrap=True
     )
 
 
@@ -229,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     penn.add_argument("labels_dir", type=Path)
     penn.add_argument("out", type=Path)
     penn.set_defaults(run=_convert)
+    for name, what in SKELETON_SETS.items():
+        skeletons = conv_sub.add_parser(name, help=what)
+        skeletons.add_argument("folder", type=Path)
+        skeletons.add_argument("out", type=Path)
+        skeletons.set_defaults(run=_convert_skeletons)
 
     fit = sub.add_parser("fit", help="train a classifier on a PYSKL pickle")
     fit.add_argument("--data", type=Path, required=True)
