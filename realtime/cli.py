@@ -127,7 +127,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         finally:
             if show:
                 cv2.destroyAllWindows()
-    _summary(console, stats, source.info, save, log_path)
+    _summary(console, stats, source.info, save, log_path, _clip_decision(recognizer, classifier))
     return 130 if stats.status == "interrupted" else 0
 
 
@@ -145,7 +145,21 @@ def _progress(console: Console, total: int | None) -> Progress:
                     TimeElapsedColumn(), console=console, disable=total is None)
 
 
-def _summary(console: Console, stats, info, save: Path | None, log_path: Path | None) -> None:
+def _clip_decision(recognizer, classifier) -> str:
+    """The whole run's verdict by the clip rule of `realtime.decision`, for the summary."""
+    from realtime.draw import NO_KNOWN_ACTION_TEXT
+
+    scores = recognizer.vote.scores
+    if scores is None:
+        return "nobody classified"
+    label = recognizer.vote.decide()
+    best = float(scores.max())
+    return f"{NO_KNOWN_ACTION_TEXT} (best {classifier.labels[int(scores.argmax())]} {best:.2f})" \
+        if label is None else f"{classifier.labels[label]} ({best:.2f})"
+
+
+def _summary(console: Console, stats, info, save: Path | None, log_path: Path | None,
+             decision: str) -> None:
     table = Table(title=f"skelcam: {stats.status}")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -155,6 +169,7 @@ def _summary(console: Console, stats, info, save: Path | None, log_path: Path | 
         table.add_row(f"{stage} ms (mean)", f"{ms:.1f}")
     table.add_row("capture->overlay latency ms (median / p90)",
                   f"{stats.latency(50):.0f} / {stats.latency(90):.0f}")
+    table.add_row("main person's action (whole run)", decision)
     if info.is_camera:
         table.add_row("camera frames dropped (stale)", str(stats.dropped))
     if save:

@@ -78,9 +78,10 @@ def _fit(args: argparse.Namespace, console: Console) -> None:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, window=args.window,
         seed=args.seed, val_fraction=args.val_fraction, device=args.device,
         features=features, augment=_parse_augment(args.augment),
-        negative_weight=args.negative_weight,
+        negative_weight=args.negative_weight, negative_share=args.negative_share,
+        init=str(args.init) if args.init else None, warmup_epochs=args.warmup_epochs,
     )
-    negatives = [_load_negatives(spec) for spec in args.negatives]
+    negatives = [_load_negatives(spec, args.exclude_classes) for spec in args.negatives]
     summary = fit(data, args.train_split, args.val_split, args.out, options, console, args.resume,
                   negatives)
     console.print(
@@ -105,21 +106,27 @@ def _parse_augment(text: str):
         try:
             parts = [float(v) for v in value.split(":")]
         except ValueError:
-            raise SkelcamError(f"--augment: '{item}' needs a number (or LO:HI for speed)") from None
-        changes[name] = tuple(parts) if name == "speed" else parts[0]
-    if "speed" in changes and len(changes["speed"]) != 2:  # type: ignore[arg-type]
-        raise SkelcamError("--augment: speed takes LO:HI, e.g. speed=0.5:2")
+            raise SkelcamError(f"--augment: '{item}' needs a number or LO:HI") from None
+        ranged = isinstance(getattr(Augment(), name), tuple)
+        if ranged != (len(parts) == 2) or len(parts) > 2:
+            form = "LO:HI, e.g. speed=0.5:2" if ranged else "one number"
+            raise SkelcamError(f"--augment: {name} takes {form}")
+        changes[name] = tuple(parts) if ranged else parts[0]
     return replace(Augment(), **changes)
 
 
-def _load_negatives(spec: str):
-    """`PKL[:SPLIT]`: clips of no known action (all of the file's clips without SPLIT)."""
+def _load_negatives(spec: str, exclude: str = ""):
+    """`PKL[:SPLIT]`: clips of no known action (all of the file's clips without SPLIT), less
+    those of the classes named in `exclude` (comma-separated: e.g. UTD-MHAD's tennis_serve,
+    which is one of Penn Action's actions and must not be taught as "no known action")."""
     from train.data import load_pyskl
 
     path, _, split = spec.partition(":") if not Path(spec).is_file() else (spec, "", "")
     data = load_pyskl(path)
     indices = data.split(split) if split else list(range(len(data.clips)))
-    return data, indices
+    excluded = {name.strip() for name in exclude.split(",") if name.strip()}
+    dropped = {i for i, name in enumerate(data.class_names) if name in excluded}
+    return data, [i for i in indices if data.clips[i].label not in dropped]
 
 
 def _evaluate(args: argparse.Namespace, console: Console) -> None:
@@ -208,7 +215,8 @@ def _calibrate(args: argparse.Namespace, console: Console) -> None:
 
     pose, options = _pose_options(args)
     data = load_pyskl(args.data)
-    unknown_sets = [(spec, *_load_negatives(spec)) for spec in args.unknowns]
+    unknown_sets = [(spec, *_load_negatives(spec, args.exclude_classes))
+                    for spec in args.unknowns]
     report = calibrate(args.checkpoint, data, args.val_split, args.manifest,
                        args.unknown_manifest, unknown_sets, pose, options, _pose_cache(args),
                        args.stride, args.smoothing, args.max_false_rejection, console)
@@ -283,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="PYSKL pickle of clips of none of the actions (outlier exposure); "
                           "repeatable")
     fit.add_argument("--negative-weight", type=float, default=0.5)
+    fit.add_argument("--negative-share", type=float, default=0.5,
+                     help="negative windows per epoch, as a share of the training clips")
+    fit.add_argument("--init", type=Path, metavar="CHECKPOINT",
+                     help="start from this checkpoint's weights (same classes and model)")
+    fit.add_argument("--warmup-epochs", type=int, default=3)
+    fit.add_argument("--exclude-classes", default="", metavar="NAME,...",
+                     help="classes of the --negatives files to leave out (actions the model "
+                          "knows)")
     fit.add_argument("--augment", default="", metavar="NAME=VALUE,...",
                      help="override augmentation settings (train.data.Augment), e.g. "
                           "'live_window=0,jitter=0' for an ablation")
@@ -322,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--manifest", type=Path, required=True, help="real-video dev manifest")
     cal.add_argument("--unknowns", action="append", default=[], metavar="PKL[:SPLIT]",
                      help="skeleton sequences of no known action (held out from training)")
+    cal.add_argument("--exclude-classes", default="", metavar="NAME,...",
+                     help="classes of the --unknowns files to leave out")
     cal.add_argument("--unknown-manifest", action="append", default=[], type=Path,
                      help="real clips of no known action (a manifest)")
     cal.add_argument("--max-false-rejection", type=float, default=0.05,

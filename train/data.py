@@ -25,9 +25,11 @@ from train.preprocess import (
     sample_window,
     select_persons,
 )
+from train.projection import random_view
 from train.skeleton import NUM_JOINTS, flip_permutation
 
 MAX_PERSONS = 2
+HIPS = (11, 12)
 
 
 @dataclass
@@ -39,6 +41,9 @@ class Clip:
     keypoints: np.ndarray  # [M, T, 17, 2] float32 pixels
     scores: np.ndarray  # [M, T, 17] float32
     img_shape: tuple[int, int] | None = None  # (height, width) of the source video
+    # [M, T, 17, 3] metres in camera coordinates, for clips converted from 3D recordings
+    # (`train.kinect_convert`); training then re-projects them through random virtual cameras.
+    keypoints_3d: np.ndarray | None = None
 
 
 @dataclass
@@ -154,7 +159,13 @@ def _clip_from_annotation(ann: dict, path: Path) -> Clip:
         raise SkelcamError(f"'{path}': clip '{name}' has no frames")
     shape = ann.get("img_shape")
     img_shape = (int(shape[0]), int(shape[1])) if shape is not None and len(shape) == 2 else None
-    return Clip(name, label, keypoints, np.nan_to_num(scores), img_shape)
+    points_3d = ann.get("keypoint_3d")
+    if points_3d is not None:
+        points_3d = np.nan_to_num(np.asarray(points_3d, np.float32))
+        if points_3d.shape != (*keypoints.shape[:3], 3):
+            raise SkelcamError(f"'{path}': clip '{name}' has keypoint_3d of shape "
+                               f"{points_3d.shape}, expected {(*keypoints.shape[:3], 3)}")
+    return Clip(name, label, keypoints, np.nan_to_num(scores), img_shape, points_3d)
 
 
 def stratified_split(
@@ -190,8 +201,8 @@ class Augment:
     is resampled to the window, the benchmark's protocol.
     Geometry: mirroring (`flip`, which swaps left and right joints so a mirrored left arm is still
     a left arm), rotation, anisotropic scaling and shear (camera angles and aspect ratios).
-    Estimator errors: per-frame noise of a random std up to `jitter` body sizes, a per-clip offset
-    per joint (`offset`, systematic placement differences between annotators and estimators),
+    Estimator errors: narrower hips (`hip_width`), per-frame noise of a random std up to `jitter`
+    body sizes, a per-clip offset per joint (`offset`, other systematic placement differences),
     whole-clip joint loss (`joint_drop`), per-frame joint loss (`frame_drop`), left/right label
     swaps on single frames (`swap`), and a frame border cutting the body (`cut`).
     """
@@ -206,11 +217,18 @@ class Augment:
     frame_drop: float = 0.03
     swap: float = 0.02
     cut: float = 0.2
+    # Penn's annotators mark the hips wider apart than pose estimators do (hip width / shoulder
+    # width: 0.91 annotated, 0.58 from BlazePose on the dev clips; bench/pose_vs_annotations.py),
+    # so each clip's hips are pulled towards their centre by a factor drawn from this range.
+    hip_width: tuple[float, float] = (0.55, 1.0)
     min_crop: float = 0.6
     live_window: float = 0.5
     speed: tuple[float, float] = (0.5, 2.0)
     partial: float = 0.3
     loop: float = 0.5
+    # Clips with 3D joints: the share of windows seen through a random virtual camera
+    # (`train.projection.random_view`) instead of the converter's fixed front view.
+    virtual_camera: float = 0.8
 
     def indices(self, num_frames: int, window: int, rng: np.random.Generator) -> np.ndarray:
         """Which frames of a clip make up one training window (see the class docstring)."""
@@ -248,6 +266,9 @@ class Augment:
         kp = kp @ matrix.T
 
         persons, frames, joints = sc.shape
+        hips = kp[:, :, list(HIPS)]
+        centre_hips = hips.mean(axis=2, keepdims=True)
+        kp[:, :, list(HIPS)] = centre_hips + rng.uniform(*self.hip_width) * (hips - centre_hips)
         kp += rng.normal(0.0, self.offset * body, (persons, 1, joints, 2))
         kp += rng.normal(0.0, rng.uniform(0.0, self.jitter) * body, kp.shape)
         swapped = rng.random((persons, frames)) < self.swap
@@ -311,6 +332,10 @@ class WindowDataset(Dataset):
             # One generator per (seed, epoch, item): runs are reproducible and resumable.
             rng = np.random.default_rng((self.seed, self.epoch, i))
             idx = self.augment.indices(kp.shape[1], self.window, rng)
-            kp, sc = self.augment(kp[:, idx], sc[:, idx], rng)
+            kp, sc = kp[:, idx], sc[:, idx]
+            if clip.keypoints_3d is not None and rng.random() < self.augment.virtual_camera:
+                points, _ = select_persons(clip.keypoints_3d, clip.scores, self.num_persons)
+                kp, _ = random_view(points[:, idx], rng, sc > 0)
+            kp, sc = self.augment(kp, sc, rng)
         label = clip.label if self.label is None else self.label
         return torch.from_numpy(kp), torch.from_numpy(sc), label

@@ -6,6 +6,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
 from train.checkpoint import read_checkpoint, save_checkpoint
 from train.data import Augment, SkeletonDataset, WindowDataset, stratified_split
@@ -46,6 +47,12 @@ class FitOptions:
     # action, the cross-entropy to the uniform distribution, so that the calibrated top-1
     # probability stays low on them and the "no known action" threshold can reject them.
     negative_weight: float = 0.5
+    # Negative windows per epoch, as a share of the known-action clips: the negative sets are
+    # larger than Penn Action, and a fresh random subset each epoch costs less than all of them.
+    negative_share: float = 0.5
+    # A checkpoint of the same architecture and classes to start from (fine-tuning), e.g. the
+    # shipped model when only the augmentations or the negatives change.
+    init: str | None = None
 
 
 def pick_device(name: str) -> torch.device:
@@ -108,6 +115,8 @@ def fit(
         features=list(options.features),
     )
     model = build_model(config).to(device)
+    if options.init is not None:
+        _warm_start(model, Path(options.init), config)
     train_set: Dataset = WindowDataset(data, train_idx, config.window, config.num_persons,
                                        options.augment, options.seed)
     negative_sets = [
@@ -120,8 +129,9 @@ def fit(
         train_set = ConcatDataset(epoch_sets)
     val_set = WindowDataset(data, val_idx, config.window, config.num_persons)
     loader_gen = torch.Generator().manual_seed(options.seed)
-    train_loader = DataLoader(train_set, options.batch_size, shuffle=True, drop_last=True,
-                              generator=loader_gen)
+    sampler = _EpochSampler(len(epoch_sets[0]), len(train_set) - len(epoch_sets[0]),
+                            options.negative_share, loader_gen)
+    train_loader = DataLoader(train_set, options.batch_size, sampler=sampler, drop_last=True)
     val_loader = DataLoader(val_set, options.batch_size * 2)
 
     optimizer = torch.optim.SGD(model.parameters(), lr=options.lr, momentum=0.9, nesterov=True,
@@ -195,6 +205,17 @@ def fit(
     return summary
 
 
+def _warm_start(model: SkeletonClassifier, path: Path, config: ModelConfig) -> None:
+    """Load `path`'s weights into `model`; its config must match except for the window."""
+    state = read_checkpoint(path)
+    theirs = {k: v for k, v in state["config"].items() if k != "window"}
+    ours = {k: v for k, v in config.to_dict().items() if k != "window"}
+    if theirs != ours:
+        diff = sorted(k for k in ours if theirs.get(k) != ours[k])
+        raise SkelcamError(f"--init '{path}' has another model config ({', '.join(diff)} differ)")
+    model.load_state_dict(state["model"])
+
+
 def _warmup_cosine(warmup_steps: int, total_steps: int):
     def factor(step: int) -> float:
         if step < warmup_steps:
@@ -203,6 +224,26 @@ def _warmup_cosine(warmup_steps: int, total_steps: int):
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
+
+
+class _EpochSampler(Sampler[int]):
+    """Every known-action clip once per epoch, plus a fresh random subset of the negatives, in
+    a random order drawn from `generator` (whose state the checkpoint keeps for `--resume`)."""
+
+    def __init__(self, known: int, negatives: int, share: float,
+                 generator: torch.Generator) -> None:
+        self.known = known
+        self.negatives = negatives
+        self.per_epoch = min(negatives, round(share * known))
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return self.known + self.per_epoch
+
+    def __iter__(self) -> Iterator[int]:
+        chosen = torch.randperm(self.negatives, generator=self.generator)[: self.per_epoch]
+        order = torch.cat([torch.arange(self.known), self.known + chosen])
+        return iter(order[torch.randperm(len(order), generator=self.generator)].tolist())
 
 
 class _Loss(nn.Module):

@@ -1,0 +1,134 @@
+"""The training augmentations that bring annotated joints closer to live poses.
+
+Run on real Penn Action clips (converted in the session fixture) and on a real converted Kinect
+recording, so the numbers are the ones training sees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import SHARED
+from train.data import Augment, WindowDataset, load_pyskl
+from train.preprocess import live_window_indices
+from train.skeleton import flip_permutation
+
+QUIET = {"flip": 0.0, "rotate_deg": 0.0, "scale": 0.0, "shear": 0.0, "jitter": 0.0,
+         "offset": 0.0, "joint_drop": 0.0, "frame_drop": 0.0, "swap": 0.0, "cut": 0.0,
+         "hip_width": (1.0, 1.0)}
+
+
+@pytest.fixture(scope="module")
+def penn_clip(penn_subset):
+    data = load_pyskl(penn_subset.pickle)
+    clip = max(data.clips, key=lambda c: c.keypoints.shape[1])
+    return clip.keypoints[:1], clip.scores[:1]
+
+
+def test_live_window_spans_real_time() -> None:
+    """At speed 1 a full window is `window` consecutive frames; at speed 2 it spans twice as
+    many; a partly filled window is left-padded with its first frame, as the live buffer is."""
+    rng = np.random.default_rng(0)
+    idx = live_window_indices(200, 48, rng, speed=1.0)
+    assert len(idx) == 48 and np.all(np.diff(idx) == 1)
+    idx = live_window_indices(200, 48, rng, speed=2.0)
+    assert np.all(np.diff(idx) == 2) and idx[-1] - idx[0] == 94
+    idx = live_window_indices(200, 48, rng, speed=1.0, filled=20)
+    assert np.all(idx[:29] == idx[28]) and np.all(np.diff(idx[28:]) == 1)
+
+
+def test_short_clip_holds_or_loops() -> None:
+    """A clip shorter than the window holds its first and last frames, or, looped, runs back and
+    forth through the clip without leaving it."""
+    rng = np.random.default_rng(1)
+    held = live_window_indices(30, 48, rng, speed=1.0)
+    assert held.min() >= 0 and held.max() <= 29
+    assert np.all(np.diff(held) >= 0) and len(np.unique(held)) <= 30
+    looped = live_window_indices(30, 48, rng, speed=1.0, loop=True)
+    assert looped.min() >= 0 and looped.max() <= 29
+    steps = np.diff(looped)
+    assert (steps > 0).any() and (steps < 0).any() and np.all(np.abs(steps) <= 1)
+
+
+def test_augment_indices_mix_both_time_bases() -> None:
+    """`live_window=0` is the benchmark's whole-clip resampling; `live_window=1` real time."""
+    whole = Augment(live_window=0.0, min_crop=1.0)
+    live = Augment(live_window=1.0, speed=(1.0, 1.0), partial=0.0)
+    rng = np.random.default_rng(2)
+    spans_whole = [np.ptp(whole.indices(300, 48, rng)) for _ in range(20)]
+    spans_live = [np.ptp(live.indices(300, 48, rng)) for _ in range(20)]
+    assert min(spans_whole) > 250 and max(spans_live) == 47
+
+
+def test_jitter_is_the_size_asked_for(penn_clip) -> None:
+    """Per-frame noise has a std of at most `jitter` body sizes; nothing else moves."""
+    kp, sc = penn_clip
+    body = np.ptp(kp[sc > 0], axis=0).max()
+    rng = np.random.default_rng(3)
+    noisy, nsc = Augment(**{**QUIET, "jitter": 0.02})(kp, sc, rng)
+    moved = np.linalg.norm(noisy - kp, axis=-1)[sc > 0] / body
+    assert 0 < np.median(moved) < 0.02 * 1.2 * 2
+    np.testing.assert_array_equal(nsc, sc)
+
+
+def test_hips_move_towards_their_centre(penn_clip) -> None:
+    """Hip-width augmentation narrows the hips about their centre and moves no other joint."""
+    kp, sc = penn_clip
+    out, _ = Augment(**{**QUIET, "hip_width": (0.5, 0.5)})(kp, sc, np.random.default_rng(5))
+    before = np.linalg.norm(kp[:, :, 11] - kp[:, :, 12], axis=-1)
+    after = np.linalg.norm(out[:, :, 11] - out[:, :, 12], axis=-1)
+    np.testing.assert_allclose(after, before / 2, rtol=1e-3, atol=1e-2)
+    np.testing.assert_allclose(out[:, :, 11] + out[:, :, 12], kp[:, :, 11] + kp[:, :, 12],
+                               atol=1e-2)
+    np.testing.assert_allclose(np.delete(out, [11, 12], axis=2), np.delete(kp, [11, 12], axis=2),
+                               atol=1e-3)
+
+
+def test_cut_and_drops_only_remove_joints(penn_clip) -> None:
+    """A frame border cutting the body drops the joints beyond it (legs below a close shot),
+    leaves positions alone, and never drops everything."""
+    kp, sc = penn_clip
+    aug = Augment(**{**QUIET, "cut": 1.0})
+    dropped = []
+    for seed in range(20):
+        out, osc = aug(kp, sc, np.random.default_rng(seed))
+        np.testing.assert_allclose(out, kp, atol=1e-3)
+        assert np.all(osc <= sc)
+        dropped.append(1 - osc[sc > 0].astype(bool).mean())
+    assert 0.02 < np.mean(dropped) < 0.6
+
+
+def test_swap_exchanges_sides_on_single_frames(penn_clip) -> None:
+    """A left/right swap on a frame exchanges the joints' labels, not the image: the swapped
+    frame's left wrist sits where its right wrist was."""
+    kp, sc = penn_clip
+    out, _ = Augment(**{**QUIET, "swap": 1.0})(kp, sc, np.random.default_rng(4))
+    np.testing.assert_allclose(out, kp[:, :, flip_permutation()], atol=1e-3)
+
+
+KINECT = SHARED / "kinect" / "nw_ucla"
+
+
+@pytest.mark.skipif(not KINECT.is_dir(), reason=f"Kinect recordings not found at {KINECT}")
+def test_negatives_come_from_virtual_cameras(tmp_path: Path) -> None:
+    """A converted 3D recording, used as a negative, is seen from a new camera each epoch and
+    carries the no-known-action label."""
+    import shutil
+
+    from train.kinect_convert import convert_skeletons
+
+    folder = tmp_path / "ucla"
+    folder.mkdir()
+    for path in sorted(KINECT.glob("a0*_s01_e0*_v0*.json"))[:3]:
+        shutil.copy(path, folder)
+    convert_skeletons("nw-ucla", folder, tmp_path / "ucla.pkl", warn=pytest.fail)
+    data = load_pyskl(tmp_path / "ucla.pkl")
+    assert data.clips[0].keypoints_3d is not None
+    ds = WindowDataset(data, [0], 48, 1, Augment(**QUIET, virtual_camera=1.0), seed=0, label=-1)
+    first, _, label = ds[0]
+    ds.epoch = 1
+    second, _, _ = ds[0]
+    assert label == -1 and not np.allclose(first.numpy(), second.numpy())

@@ -1,0 +1,177 @@
+"""The real-video evaluation: real dev clips, the real pose backend, the shipped ONNX model.
+
+Two short real clips of the dev set (a golf swing, a baseball pitch) and one real clip of no
+known action (the NTU hug) go through `python -m train evaluate-videos`' code; the poses are
+recorded once per session into a temporary cache, which the later tests replay.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from tests.conftest import SHARED
+from train.errors import SkelcamError
+from train.shipped import ONNX_MODEL
+
+pytest.importorskip("mediapipe")
+
+DEV = SHARED / "clips" / "penn-dev"
+CLIPS = [("golf_swing", DEV / "golf_swing/hsway_MJR_range.mp4"),
+         ("baseball_pitch", DEV / "baseball_pitch/beomjin_side_view.mov"),
+         ("unknown", SHARED / "videos" / "ntu_sample.avi")]
+POSE_OPTIONS = {"max_people": 4}
+
+pytestmark = pytest.mark.skipif(not all(p.is_file() for _, p in CLIPS),
+                                reason=f"real dev clips not found under {SHARED}")
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("manifest") / "dev.tsv"
+    rows = ["class\tfile"] + [f"{label}\t{clip}" for label, clip in CLIPS]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def recorded(manifest: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Each clip evaluated once from scratch (poses recorded into a fresh cache)."""
+    from train.video_eval import run_evaluation
+
+    cache = tmp_path_factory.mktemp("poses")
+    results, names, classifier = run_evaluation(manifest, ONNX_MODEL, "mediapipe", POSE_OPTIONS,
+                                                cache, 4, 0.5, Console(quiet=True))
+    return cache, results, names, classifier
+
+
+def test_poses_are_cached_and_replayed_exactly(manifest: Path, recorded) -> None:
+    """The second run takes every clip's poses from the cache (no pose time) and decides exactly
+    as the first run, window by window."""
+    from train.video_eval import run_evaluation
+
+    cache, first, _, _ = recorded
+    assert not any(r.cached for r in first) and all(r.pose_seconds > 0 for r in first)
+    assert len(list(cache.rglob("*.npz"))) == len(CLIPS)
+    again, _, _ = run_evaluation(manifest, ONNX_MODEL, "mediapipe", POSE_OPTIONS, cache, 4, 0.5,
+                                 Console(quiet=True))
+    for a, b in zip(first, again, strict=True):
+        assert b.cached and b.pose_seconds == 0
+        assert a.frames == b.frames and a.frames_with_people == b.frames_with_people
+        np.testing.assert_allclose(a.window_probabilities, b.window_probabilities, atol=1e-6)
+        assert a.clip_label == b.clip_label
+
+
+def test_recording_matches_the_clip(recorded) -> None:
+    """A recording has one entry per decoded video frame (containers' frame counts can be
+    wrong: the golf clip claims 135 and holds 87), and people in most of them."""
+    import cv2
+
+    from realtime.pose.recording import PoseRecording
+
+    cache, results, _, _ = recorded
+    for result in results:
+        capture = cv2.VideoCapture(str(result.clip.path))
+        frames = 0
+        while capture.grab():
+            frames += 1
+        capture.release()
+        assert result.frames == frames
+        assert result.frames_with_people > 0.8 * result.frames
+    recording = PoseRecording.load(next(cache.rglob("*.npz")))
+    assert len(recording) in {r.frames for r in results}
+
+
+def test_decision_rule_takes_the_largest_person() -> None:
+    """At each step the subject is the classified person with the largest box; the clip's scores
+    are the mean of the subject's probabilities, and the threshold turns a weak winner into
+    "no known action"."""
+    from realtime.decision import ClipVote
+
+    vote = ClipVote(threshold=0.5)
+    small, big = [0, 0, 10, 10], [0, 0, 100, 200]
+    first = [np.array([0.9, 0.1]), np.array([0.3, 0.7])]
+    second = [np.array([0.5, 0.5]), np.array([1.0, 0.0])]
+    assert vote.add(np.array([small, big], float), first) == 1
+    assert vote.add(np.array([big, small], float), second) == 0
+    np.testing.assert_allclose(vote.scores, [0.4, 0.6])
+    assert vote.decide() == 1
+    vote.threshold = 0.61
+    assert vote.decide() is None
+    assert ClipVote().decide() is None
+
+
+def test_rejection_counts(recorded) -> None:
+    """With a threshold above 1 every clip is "no known action": the known clips count as false
+    rejections, the unknown one as rejected, and top-5 (which ignores rejection) is unchanged."""
+    from train.video_eval import classify_recording, recording_for, summarize
+
+    cache, results, names, classifier = recorded
+    threshold = classifier.unknown_threshold
+    summary = summarize(results, names)
+    assert summary["clips"] == 2 and summary["unknown_clips"] == 1
+    assert set(summary) >= {"clip_top1", "clip_top5", "window_top1", "per_class", "per_clip",
+                            "nobody_found", "seconds_per_clip", "unknown_rejection_rate"}
+    strict = []
+    classifier.unknown_threshold = 1.01
+    try:
+        for r in results:
+            recording, _, hit = recording_for(r.clip.path, "mediapipe", POSE_OPTIONS, cache)
+            vote, _, labels, _, _ = classify_recording(recording, classifier, 4, 0.5)
+            assert hit and vote.decide() is None and all(label is None for label in labels)
+            strict.append(replace(r, clip_label=vote.decide(), window_labels=labels))
+    finally:
+        classifier.unknown_threshold = threshold
+    rejected = summarize(strict, names)
+    assert rejected["false_rejections"] == 2 and rejected["unknown_rejected"] == 1
+    assert rejected["clip_top1"] == 0.0 and rejected["clip_top5"] == summary["clip_top5"]
+
+
+def test_command_line_writes_json_and_png(manifest: Path, recorded, tmp_path: Path) -> None:
+    """`python -m train evaluate-videos` on the cached poses: a results JSON with the figures and
+    the per-clip table, and the confusion PNG."""
+    cache = recorded[0]
+    out = tmp_path / "dev.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "train", "evaluate-videos", "--manifest", str(manifest),
+         "--pose", "mediapipe", "--cache", str(cache), "--json", str(out), "--plots",
+         str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    assert record["clips"] == 2 and len(record["per_clip"]) == 3
+    assert all(row["cached_poses"] for row in record["per_clip"])
+    assert record["pose"] == "mediapipe" and "clip top-1" in done.stdout
+    assert (tmp_path / "video_confusion_matrix.png").stat().st_size > 10_000
+
+
+def test_bad_manifests_are_one_line(tmp_path: Path) -> None:
+    """A missing manifest, one without the columns, and a row naming a missing video."""
+    from train.video_eval import read_manifest
+
+    with pytest.raises(SkelcamError, match="does not exist"):
+        read_manifest(tmp_path / "none.tsv")
+    (tmp_path / "cols.tsv").write_text("label\tpath\nsquat\tx.mp4\n")
+    with pytest.raises(SkelcamError, match="'class' and 'file'"):
+        read_manifest(tmp_path / "cols.tsv")
+    (tmp_path / "gone.tsv").write_text("class\tfile\nsquat\tgone.mp4\n")
+    done = subprocess.run([sys.executable, "-m", "train", "evaluate-videos", "--manifest",
+                           str(tmp_path / "gone.tsv"), "--pose", "mediapipe"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "gone.mp4' does not exist" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_cache_file_is_one_line(tmp_path: Path) -> None:
+    from realtime.pose.recording import PoseRecording
+
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a recording")
+    with pytest.raises(SkelcamError, match="not a skelcam pose recording"):
+        PoseRecording.load(bad)
