@@ -13,7 +13,6 @@ converts to RGB and takes the smaller maximum, which is what is done here).
 
 from __future__ import annotations
 
-import ctypes.util
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,9 @@ from train.errors import SkelcamError
 from train.skeleton import NUM_JOINTS
 
 from . import model_files
-from .base import PoseBackend, runtime_for
+from .base import PoseBackend
 from .keypoints import Poses
+from .onnx_session import open_session, session_device
 
 DEFAULT_DET = "rtmdet-nano"
 DEFAULT_POSE = "rtmpose-m"
@@ -183,15 +183,14 @@ class RTMBackend(PoseBackend):
         """Open both models in onnxruntime sessions.
 
         Args:
-            det_model, pose_model: a name from `model_files.MODELS` (downloaded once, cached and
-                checksum-verified) or the path of a local end2end .onnx file.
+            det_model, pose_model: an rtm name from `model_files.MODELS` (downloaded once,
+                cached and checksum-verified) or the path of a local end2end .onnx file.
             score_threshold: lowest detector score kept as a person (mmpose's demo uses 0.3).
             max_people: pose only this many people, the most confident first (None: all).
         """
-        det_session = _session(_resolve(det_model, "detector"), device)
-        pose_session = _session(_resolve(pose_model, "pose"), device)
-        on_gpu = pose_session.get_providers()[0] == runtime_for("rtm", "cuda")
-        self.device = "cuda" if on_gpu else "cpu"
+        det_session = open_session(_resolve(det_model, "detector"), device, self.name)
+        pose_session = open_session(_resolve(pose_model, "pose"), device, self.name)
+        self.device = session_device(pose_session, self.name)
         self.detector = RTMDet(det_session, score_threshold)
         self.pose = RTMPose(pose_session)
         self.max_people = max_people
@@ -212,52 +211,21 @@ def models_present(
     det_model: str | Path | None = None, pose_model: str | Path | None = None
 ) -> bool:
     """Whether both models are available without a download (cached, or existing local files)."""
+    rtm_names = model_files.names("rtm")
     return all(
-        model_files.is_cached(str(m)) if str(m) in model_files.MODELS else Path(m).is_file()
+        model_files.is_cached(str(m)) if str(m) in rtm_names else Path(m).is_file()
         for m in (det_model or DEFAULT_DET, pose_model or DEFAULT_POSE)
     )
 
 
 def _resolve(model: str | Path, role: str) -> Path:
     """A model name from the table (fetched and verified) or an existing local file."""
-    if str(model) in model_files.MODELS:
+    if str(model) in model_files.names("rtm"):
         return model_files.fetch(str(model))
     path = Path(model).expanduser()
     if not path.is_file():
         raise SkelcamError(
             f"{role} model not found: {path} (give an .onnx file or one of: "
-            f"{', '.join(model_files.MODELS)})"
+            f"{', '.join(model_files.names('rtm'))})"
         )
     return path
-
-
-def _session(path: Path, device: str) -> Any:
-    """An onnxruntime session for `path` on `device`, falling back to the CPU only under 'auto'."""
-    import onnxruntime as ort
-
-    cpu = runtime_for("rtm", "cpu")
-    if device == "auto":
-        providers = [runtime_for("rtm", "cuda"), cpu] if _cuda_usable(ort) else [cpu]
-    else:
-        providers = list(dict.fromkeys([runtime_for("rtm", device), cpu]))
-    try:
-        session = ort.InferenceSession(str(path), providers=providers)
-    except Exception as error:  # onnxruntime's load errors derive from Exception directly
-        raise SkelcamError(f"cannot load ONNX model {path}: {error}") from error
-    if device == "cuda" and session.get_providers()[0] != runtime_for("rtm", "cuda"):
-        raise SkelcamError(
-            "onnxruntime cannot use CUDA here (see its log above); install "
-            "onnxruntime-gpu matching your CUDA and cuDNN, or use device='cpu'"
-        )
-    return session
-
-
-def _cuda_usable(ort: Any) -> bool:
-    """CUDA is worth trying: onnxruntime has the provider and an NVIDIA driver is installed.
-
-    (onnxruntime-gpu lists its CUDA provider even on machines without a GPU, and then logs an
-    error when a session asks for it, so the driver is looked for first.)
-    """
-    return "CUDAExecutionProvider" in ort.get_available_providers() and bool(
-        ctypes.util.find_library("cuda")
-    )
