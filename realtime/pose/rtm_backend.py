@@ -35,29 +35,54 @@ DEFAULT_POSE = "rtmpose-m"
 DET_MEAN = np.array([103.53, 116.28, 123.675], dtype=np.float32)
 DET_STD = np.array([57.375, 57.12, 58.395], dtype=np.float32)
 DET_PAD_VALUE = 114
+DET_DEFAULT_SIZE = 320  # for a detector export with a dynamic input shape
 POSE_MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
 POSE_STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
 POSE_BOX_PADDING = 1.25  # mmpose's top-down crop is the person box grown by this factor
 
 
 class RTMDet:
-    """Person detector: an RTMDet end2end export (input [1, 3, H, W]; outputs dets [1, N, 5]
-    as x1, y1, x2, y2, score in input pixels, NMS already applied, and labels [1, N])."""
+    """Person detector: an RTMDet end2end export (input [B, 3, H, W]; outputs dets [B, N, 5]
+    as x1, y1, x2, y2, score in input pixels, NMS already applied, and labels [B, N]).
 
-    def __init__(self, session: Any, score_threshold: float = 0.3) -> None:
+    Real MMDeploy exports come with symbolic dimensions (input ['batch', 3, 'height', 'width'],
+    dets ['batch', 'num_dets', 'Reshapedets_dim_2']), so the signature is checked on what one
+    run on a blank input really returns, and a dynamic input runs at `input_size` (default
+    320x320, the size of the person detectors' deploy pipelines).
+    """
+
+    def __init__(
+        self, session: Any, score_threshold: float = 0.3, input_size: int | None = None
+    ) -> None:
         self.session = session
         self.score_threshold = score_threshold
-        inputs, outputs = session.get_inputs(), session.get_outputs()
+        inputs = session.get_inputs()
         shape = inputs[0].shape
-        static = len(shape) == 4 and all(isinstance(d, int) for d in shape[2:])
-        if not static or len(outputs) < 2 or outputs[0].shape[-1] != 5:
+        fixed = len(shape) == 4 and all(isinstance(d, int) for d in shape[2:])
+        if fixed:
+            self.input_size = (int(shape[2]), int(shape[3]))  # height, width
+        else:
+            side = input_size or DET_DEFAULT_SIZE
+            self.input_size = (side, side)
+        self.input_name = inputs[0].name
+        if len(shape) != 4 or not self._returns_dets():
             raise SkelcamError(
                 f"detector model is not an RTMDet end2end export: expected input "
                 f"[1, 3, H, W] and outputs dets [1, N, 5], labels [1, N]; got "
-                f"{shape} -> {[o.shape for o in outputs]}"
+                f"{shape} -> {[o.shape for o in session.get_outputs()]}"
             )
-        self.input_name = inputs[0].name
-        self.input_size = (int(shape[2]), int(shape[3]))  # height, width
+
+    def _returns_dets(self) -> bool:
+        """Whether a run on a blank input gives dets [1, N, 5] and labels [1, N]."""
+        blank = np.zeros((1, 3, *self.input_size), dtype=np.float32)
+        try:
+            outputs = self.session.run(None, {self.input_name: blank})
+        except Exception:  # onnxruntime's run errors derive from Exception: the input does not fit
+            return False
+        if len(outputs) < 2:
+            return False
+        dets, labels = outputs[:2]
+        return dets.ndim == 3 and dets.shape[-1] == 5 and labels.shape == dets.shape[:2]
 
     def __call__(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes [N, 4] (xyxy, frame pixels) and their scores [N]."""
@@ -179,6 +204,7 @@ class RTMBackend(PoseBackend):
         pose_model: str | Path = DEFAULT_POSE,
         score_threshold: float = 0.3,
         max_people: int | None = None,
+        det_input_size: int | None = None,
     ) -> None:
         """Open both models in onnxruntime sessions.
 
@@ -187,11 +213,13 @@ class RTMBackend(PoseBackend):
                 cached and checksum-verified) or the path of a local end2end .onnx file.
             score_threshold: lowest detector score kept as a person (mmpose's demo uses 0.3).
             max_people: pose only this many people, the most confident first (None: all).
+            det_input_size: the detector's input side for an export with a dynamic input
+                (default 320); a fixed-shape export runs at its own size.
         """
         det_session = open_session(_resolve(det_model, "detector"), device, self.name)
         pose_session = open_session(_resolve(pose_model, "pose"), device, self.name)
         self.device = session_device(pose_session, self.name)
-        self.detector = RTMDet(det_session, score_threshold)
+        self.detector = RTMDet(det_session, score_threshold, det_input_size)
         self.pose = RTMPose(pose_session)
         self.max_people = max_people
 
