@@ -355,7 +355,7 @@ def test_rtm_real_mmdeploy_detector_finds_the_people(clip, people):
 def test_rtm_backend_runs_on_the_real_detector(tiny_models):
     frame = read_frames(TWO_PEOPLE, step=100)[0]
     with create_backend("rtm", device="cpu", det_model=REAL_DET, pose_model=tiny_models["pose"],
-                        det_input_size=640) as backend:  # fmt: skip
+                        input_size=640) as backend:  # fmt: skip
         assert backend.detector.input_size == (640, 640)
         assert len(backend(frame)) == 2
 

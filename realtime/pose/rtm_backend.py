@@ -26,6 +26,7 @@ from . import model_files
 from .base import PoseBackend
 from .keypoints import Poses
 from .onnx_session import open_session, session_device
+from .topdown import DetectionSchedule
 
 DEFAULT_DET = "rtmdet-nano"
 DEFAULT_POSE = "rtmpose-m"
@@ -204,7 +205,8 @@ class RTMBackend(PoseBackend):
         pose_model: str | Path = DEFAULT_POSE,
         score_threshold: float = 0.3,
         max_people: int | None = None,
-        det_input_size: int | None = None,
+        input_size: int | None = None,
+        det_every: int = 1,
     ) -> None:
         """Open both models in onnxruntime sessions.
 
@@ -213,22 +215,27 @@ class RTMBackend(PoseBackend):
                 cached and checksum-verified) or the path of a local end2end .onnx file.
             score_threshold: lowest detector score kept as a person (mmpose's demo uses 0.3).
             max_people: pose only this many people, the most confident first (None: all).
-            det_input_size: the detector's input side for an export with a dynamic input
+            input_size: the detector's input side for an export with a dynamic input
                 (default 320); a fixed-shape export runs at its own size.
+            det_every: detect every this many frames and follow people from their keypoints
+                in between (`topdown.DetectionSchedule`); 1 detects on every frame.
         """
+        self.schedule = DetectionSchedule(det_every)
         det_session = open_session(_resolve(det_model, "detector"), device, self.name)
         pose_session = open_session(_resolve(pose_model, "pose"), device, self.name)
         self.device = session_device(pose_session, self.name)
-        self.detector = RTMDet(det_session, score_threshold, det_input_size)
+        self.detector = RTMDet(det_session, score_threshold, input_size)
         self.pose = RTMPose(pose_session)
         self.max_people = max_people
 
     def __call__(self, frame_bgr: np.ndarray) -> Poses:
-        boxes, box_scores = self.detector(frame_bgr)
+        boxes, box_scores = self.schedule.boxes(lambda: self.detector(frame_bgr))
         keep = np.argsort(-box_scores, kind="stable")[: self.max_people]
         boxes, box_scores = boxes[keep], box_scores[keep]
         xy, scores = self.pose(frame_bgr, boxes)
-        return Poses.from_arrays(xy, scores, boxes=boxes, box_scores=box_scores)
+        poses = Poses.from_arrays(xy, scores, boxes=boxes, box_scores=box_scores)
+        self.schedule.follow(poses, frame_bgr.shape[:2])
+        return poses
 
     def close(self) -> None:
         # onnxruntime sessions have no close(); dropping the last reference frees them.
