@@ -184,6 +184,7 @@ def test_auto_picks_mediapipe_without_mmpose_or_rtm_models(tmp_path, monkeypatch
     assert available_backends() == ["mediapipe"]
     with create_backend("auto", det_model="rtmdet-nano", max_people=1) as backend:
         assert backend.name == "mediapipe" and backend.device == "cpu"
+        assert "fastest on a CPU" in backend.reason
 
 
 # --- rtm on tiny signature-compatible ONNX models ----------------------------------------------

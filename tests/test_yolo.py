@@ -175,12 +175,13 @@ def dynamic_yolo_signature(path: Path) -> Path:
     return path
 
 
-def test_dynamic_model_takes_multiples_of_32_as_a_snug_rectangle(tmp_path):
+def test_dynamic_model_takes_any_multiple_of_32(tmp_path):
     model = dynamic_yolo_signature(tmp_path / "dyn.onnx")
-    with create_backend("yolo", device="cpu", pose_model=model, input_size=320) as yolo:
-        assert yolo.model.input_hw((480, 640)) == (256, 320)  # 320x240 padded to 256 rows
-        assert yolo.model.input_hw((1080, 1920)) == (192, 320)
+    with create_backend("yolo", device="cpu", pose_model=model, input_size=352) as yolo:
+        assert yolo.model.fixed_hw is None and yolo.model.input_size == 352
         assert len(yolo(np.zeros((480, 640, 3), np.uint8))) == 0
+    with create_backend("yolo", device="cpu", pose_model=model) as yolo:
+        assert yolo.model.input_size == 640
     with pytest.raises(SkelcamError, match="not a multiple of 32; use e.g. 320"):
         create_backend("yolo", device="cpu", pose_model=model, input_size=330)
 
@@ -261,3 +262,12 @@ def test_offline_download_by_name_is_one_clear_line(tmp_path, monkeypatch):
     message = str(caught.value)
     assert message.startswith("cannot download https://github.com/ultralytics/")
     assert "pass --pose-model a local .onnx or .pt file" in message and "\n" not in message
+
+
+def test_auto_runs_yolo_when_its_model_is_named_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKELCAM_CACHE", str(tmp_path))  # nothing cached: no rtm, no default yolo
+    assert available_backends(pose_model=YOLO_ONNX)[0] == "yolo"
+    with create_backend("auto", device="cpu", pose_model=YOLO_ONNX, max_people=4) as backend:
+        assert backend.name == "yolo" and "one-stage" in backend.reason
+    with create_backend("yolo", device="cpu", pose_model=YOLO_ONNX) as backend:
+        assert backend.reason == ""  # named by the caller: nothing to explain

@@ -87,7 +87,7 @@ RUNTIMES: dict[tuple[str, str], str] = {
 # What `auto` tries, best first, and why: the measured merit of each on what it was measured on
 # (bench/pose.py and bench/pipeline.py; README "Pose backends"). yolo is tried after mediapipe:
 # on the CPU mediapipe is faster for the one or two people near a webcam; yolo finds crowds and
-# small people, so it is the choice whenever its model is given or cached and mediapipe is absent.
+# small people, so it is chosen when the user names its model, or when mediapipe is absent.
 AUTO_ORDER = ("mmpose", "rtm", "mediapipe", "yolo")
 AUTO_REASONS = {
     "mmpose": "the OpenMMLab top-down stack is installed (most accurate; wants a GPU)",
@@ -120,6 +120,7 @@ def available_backends(**options: Any) -> list[str]:
     mmpose and mediapipe count when their packages are installed; rtm also needs its two ONNX
     files, either passed as `det_model`/`pose_model` options or already in the model cache; yolo
     its model, as a `pose_model` file or the default one cached (and, for a `.pt`, converted).
+    When a `pose_model` is given, the backends that take one come first.
     (mmpose's checkpoints are fetched by mmengine on first use, which this does not check.)
     """
     names = []
@@ -137,7 +138,17 @@ def available_backends(**options: Any) -> list[str]:
             if not model_present(options.get("pose_model"), options.get("input_size")):
                 continue
         names.append(name)
+    if options.get("pose_model") is not None:
+        # a model file the user named is what they want run: backends that open one go first
+        names.sort(key=lambda name: not _accepts(name, "pose_model"))
     return names
+
+
+def _accepts(name: str, option: str) -> bool:
+    """Whether backend `name`'s constructor takes `option` (its module is imported to see)."""
+    spec = BACKENDS[name]
+    module = importlib.import_module(f"{__package__}.{spec.module}")
+    return option in inspect.signature(getattr(module, spec.cls)).parameters
 
 
 def create_backend(name: str = "auto", device: str = "auto", **options: Any) -> PoseBackend:
