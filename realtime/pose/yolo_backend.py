@@ -100,7 +100,8 @@ class YoloPose:
     (`dynamic=True`) takes any multiple of 32 and is fed a square `input_size` letterbox too:
     Ultralytics' 'rect' input (padding only to the next multiple of 32, 640x480 for a 4:3 frame)
     is 25% cheaper but, measured on vtest.avi, found 26% of the pedestrians taller than 80 px
-    against 63% for the square input of the same model at the same scale (bench/pose.py).
+    against 63% for the square 640 input at the same scale (bench/pose.py; fed a square, the
+    dynamic export's output equals the fixed export's of the same weights).
     """
 
     def __init__(self, session: Any, path: Path, input_size: int | None) -> None:
