@@ -91,7 +91,7 @@ RUNTIMES: dict[tuple[str, str], str] = {
 AUTO_ORDER = ("mmpose", "rtm", "mediapipe", "yolo")
 AUTO_REASONS = {
     "mmpose": "the OpenMMLab top-down stack is installed (built for a GPU)",
-    "rtm": "RTMDet + RTMPose files present; its detector finds small people (7 of vtest's 8)",
+    "rtm": "RTMDet + RTMPose files present; its detector also finds vtest's 60-80 px walkers",
     "mediapipe": "fastest on a CPU for 1-2 people near the camera; misses small people",
     "yolo": "one-stage multi-person, cost flat in the number of people",
 }
