@@ -1,13 +1,16 @@
 """End-to-end speed of the live loop, per pose backend and input size, printed as a table.
 
-    python bench/pipeline.py                     # every available backend, 640x480 and 1280x720
-    python bench/pipeline.py --backends mediapipe --sizes 640x480 --json bench.json
+    python -m bench.pipeline                  # every backend that can run here, 640x480, 1280x720
+    python -m bench.pipeline --backends mediapipe yolo:pose_model=x.onnx --sizes 640x480
 
-Each shared NTU clip is centre-cropped and resized to the input size, then played *live*: the
-capture thread delivers frames at the clip's 30 frames/s and keeps only the newest, exactly as a
-webcam does. So the end-to-end FPS is what a webcam user sees, and capture->overlay latency
-includes every wait a frame really has. The loop is `realtime.loop.run_loop`, the same code the
-`skelcam` command runs (no window, no video writer).
+Three shared clips, for 1, 2 and 4+ people: S001 (one person), ntu_sample (two people hugging)
+and a stretch of vtest.avi (frames 480-639: four to eight pedestrians, many small). Each is
+centre-cropped and resized to the input size and re-timed to 30 frames/s (vtest is a 10 fps
+clip), then played *live*: the capture thread delivers frames at 30 frames/s and keeps only the
+newest, exactly as a webcam does. So the end-to-end FPS is what a webcam user sees, and
+capture->overlay latency includes every wait a frame really has. The loop is
+`realtime.loop.run_loop`, the same code the `skelcam` command runs (no window, no video writer).
+Backends are given as in bench/pose.py (`bench.variants`): a name, optionally with options.
 """
 
 from __future__ import annotations
@@ -22,26 +25,39 @@ import cv2
 from rich.console import Console
 from rich.table import Table
 
+from bench.variants import Variant, default_variants, parse_variant
 from realtime.capture import open_source
 from realtime.classifier import ActionClassifier
 from realtime.loop import Overlay, run_loop
-from realtime.pose import available_backends, create_backend
+from realtime.pose import create_backend
 from realtime.recognizer import ActionRecognizer
 from realtime.writer import VideoWriter
 from train.errors import SkelcamError, print_error
 from train.shipped import ONNX_MODEL
 
 VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
-CLIPS = ("ntu_sample.avi", "S001C001P001R001A001_rgb.avi")
+# clip -> (people in it, first frame, frames used; None: to the end)
+CLIPS = {
+    "S001C001P001R001A001_rgb.avi": ("1", 0, None),
+    "ntu_sample.avi": ("2", 0, None),
+    "vtest.avi": ("4+", 480, 160),
+}
 REPEATS = 2
+LIVE_FPS = 30.0
 
 
-def resized_copy(video: Path, size: tuple[int, int], folder: Path) -> Path:
-    """The clip centre-cropped to the target aspect ratio and resized, as a temporary file."""
+def resized_copy(video: Path, size: tuple[int, int], folder: Path, start: int,
+                 count: int | None) -> Path:  # fmt: skip
+    """Frames [start, start + count) of the clip centre-cropped to the target aspect ratio,
+    resized and re-timed to 30 fps, as a temporary file."""
     out = folder / f"{video.stem}_{size[0]}x{size[1]}.avi"
     width, height = size
-    with open_source(str(video)) as source, VideoWriter(out, source.info.fps, size) as writer:
-        for frame in source:
+    with open_source(str(video)) as source, VideoWriter(out, LIVE_FPS, size) as writer:
+        for index, frame in enumerate(source):
+            if index < start:
+                continue
+            if count is not None and index >= start + count:
+                break
             h, w = frame.image.shape[:2]
             crop_w = min(w, round(h * width / height))
             crop_h = min(h, round(w * height / width))
@@ -51,9 +67,9 @@ def resized_copy(video: Path, size: tuple[int, int], folder: Path) -> Path:
     return out
 
 
-def bench_one(video: Path, backend_name: str, device: str, classifier: ActionClassifier,
+def bench_one(video: Path, variant: Variant, device: str, classifier: ActionClassifier,
               stride: int) -> dict:
-    backend = create_backend(backend_name, device=device)
+    backend = create_backend(variant.name, device=device, **variant.options)
     try:
         stats_all = []
         for _ in range(REPEATS):
@@ -65,7 +81,7 @@ def bench_one(video: Path, backend_name: str, device: str, classifier: ActionCla
         backend.close()
     best = max(stats_all, key=lambda s: s.fps)
     return {
-        "backend": backend.name,
+        "backend": variant.label,
         "device": backend.device,
         "fps": best.fps,
         "latency_median_ms": best.latency(50),
@@ -79,7 +95,8 @@ def bench_one(video: Path, backend_name: str, device: str, classifier: ActionCla
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", help="comma-separated (default: every available one)")
+    parser.add_argument("--backends", nargs="+", type=parse_variant, metavar="NAME[:K=V,...]",
+                        help="default: every backend that can run here")
     parser.add_argument("--sizes", default="640x480,1280x720")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--weights", type=Path, default=ONNX_MODEL)
@@ -90,26 +107,28 @@ def main(argv: list[str] | None = None) -> int:
     if not console.is_terminal:
         console.width = 170
     try:
-        backends = args.backends.split(",") if args.backends else available_backends()
+        variants = args.backends or default_variants()
         sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
         classifier = ActionClassifier(args.weights, device=args.device)
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
-            for clip in CLIPS:
+            for clip, (people, start, count) in CLIPS.items():
                 for size in sizes:
-                    video = resized_copy(VIDEOS / clip, size, Path(tmp))
-                    for name in backends:
-                        row = bench_one(video, name, args.device, classifier, args.stride)
-                        rows.append({"clip": clip, "size": f"{size[0]}x{size[1]}", **row})
+                    video = resized_copy(VIDEOS / clip, size, Path(tmp), start, count)
+                    for variant in variants:
+                        row = bench_one(video, variant, args.device, classifier, args.stride)
+                        rows.append({"clip": clip, "people": people,
+                                     "size": f"{size[0]}x{size[1]}", **row})  # fmt: skip
     except SkelcamError as exc:
         print_error(str(exc))
         return 2
     table = Table(title="skelcam live loop (clip played at 30 fps, newest frame only)")
-    for col in ("clip", "size", "backend", "FPS", "latency ms p50/p90", "people/frame",
+    for col in ("clip", "people", "size", "backend", "FPS", "latency ms p50/p90", "people/frame",
                 "pose ms", "track ms", "classify ms", "draw ms", "capture ms"):
         table.add_column(col, justify="left" if col in ("clip", "backend") else "right")
     for r in rows:
-        table.add_row(r["clip"], r["size"], f"{r['backend']} ({r['device']})", f"{r['fps']:.1f}",
+        table.add_row(r["clip"], r["people"], r["size"], f"{r['backend']} ({r['device']})",
+                      f"{r['fps']:.1f}",
                       f"{r['latency_median_ms']:.0f}/{r['latency_p90_ms']:.0f}",
                       f"{r['people_per_frame']:.2f}", f"{r.get('pose_ms', 0):.1f}",
                       f"{r.get('track_ms', 0):.2f}", f"{r.get('classify_ms', 0):.1f}",

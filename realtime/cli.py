@@ -45,9 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log", type=Path, metavar="OUT.jsonl",
                         help="one JSON line per person per classification")
     parser.add_argument("--pose", default="auto",
-                        help="pose backend: auto, mmpose, rtm or mediapipe (default: auto)")
+                        help="pose backend: auto, mmpose, rtm, mediapipe or yolo (default: auto)")
     parser.add_argument("--det-model", help="rtm: person detector, a model name or local .onnx")
-    parser.add_argument("--pose-model", help="rtm: pose model, a model name or local .onnx")
+    parser.add_argument("--pose-model", help="rtm: pose model, a model name or local .onnx; "
+                        "yolo: a model name (e.g. yolo11n-pose), local .onnx or .pt")
+    parser.add_argument("--pose-input-size", type=int, metavar="PX", help="yolo: network input "
+                        "side; rtm: detector input side (default: the model's own)")
+    parser.add_argument("--det-every", type=int, metavar="N", help="rtm, mmpose: detect people "
+                        "every N frames, follow them from their keypoints in between")
+    parser.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=False,
+                        help="steady the joints with a One Euro filter per person")
     parser.add_argument("--weights", type=Path, default=ONNX_MODEL,
                         help="skelcam ONNX classifier (default: the shipped one)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -76,6 +83,13 @@ def check_log_path(path: Path) -> Path:
     return path
 
 
+def pose_options(args: argparse.Namespace) -> dict[str, object]:
+    """The pose-backend options the user set (a backend that does not take one says so)."""
+    given = {"det_model": args.det_model, "pose_model": args.pose_model,
+             "input_size": args.pose_input_size, "det_every": args.det_every}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     """Validate everything, then run the loop; returns the exit code."""
     from realtime.action_log import ActionLog
@@ -83,6 +97,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from realtime.classifier import ActionClassifier
     from realtime.loop import Overlay, run_loop
     from realtime.pose import create_backend
+    from realtime.pose.smoothing import KeypointSmoother
     from realtime.recognizer import ActionRecognizer
     from realtime.signals import graceful_interrupts
     from realtime.writer import VideoWriter, check_output_path
@@ -94,18 +109,19 @@ def run(args: argparse.Namespace, console: Console) -> int:
     classifier = ActionClassifier(args.weights, device=args.device)
     source = open_source(args.camera if args.camera is not None else str(args.video))
     info = source.info
-    models = {k: v for k, v in (("det_model", args.det_model), ("pose_model", args.pose_model))
-              if v is not None}
-    backend = create_backend(args.pose, device=args.device, max_people=args.max_people, **models)
+    backend = create_backend(args.pose, device=args.device, max_people=args.max_people,
+                             **pose_options(args))
     console.print(
         f"source {info.name}: {info.width}x{info.height} @ {info.fps:.1f} fps"
         + (f", {info.frame_count} frames" if info.frame_count else "")
-        + f" | pose: {backend.name} ({backend.device}) | classifier: {classifier.path.name} "
-        f"on {classifier.providers[0]}",
+        + f" | pose: {backend.name} ({backend.device})"
+        + (f" [auto: {backend.reason}]" if backend.reason else "")
+        + f" | classifier: {classifier.path.name} on {classifier.providers[0]}",
         soft_wrap=True,
     )
     show = not args.no_show and display_available()
-    recognizer = ActionRecognizer(backend, classifier, info.fps, args.stride)
+    smoother = KeypointSmoother(info.fps) if args.smooth else None
+    recognizer = ActionRecognizer(backend, classifier, info.fps, args.stride, smoother=smoother)
     overlay = Overlay(classifier.labels, backend.name, classifier.device)
 
     with ExitStack() as stack:

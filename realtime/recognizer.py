@@ -10,6 +10,7 @@ to T frames by `train.preprocess.resample_indices`, the same code that samples t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import numpy as np
 from realtime.classifier import ActionClassifier
 from realtime.decision import ClipVote, label_for
 from realtime.pose import PoseBackend, Poses
+from realtime.pose.smoothing import KeypointSmoother
 from realtime.tracking import Tracker
 from realtime.window import WindowBuffer
 from train.preprocess import resample_indices
@@ -83,7 +85,10 @@ class ActionRecognizer:
         smoothing: float = DEFAULT_SMOOTHING,
         max_missing_s: float = 1.0,
         times: StageTimes | None = None,
+        smoother: KeypointSmoother | None = None,
     ) -> None:
+        """`smoother`, when given, filters each track's joints (the overlay and the window both
+        see the filtered ones)."""
         if stride < 1:
             raise ValueError("stride must be at least 1")
         self.backend = backend
@@ -98,6 +103,7 @@ class ActionRecognizer:
         self.indices = resample_indices(self.buffer_frames, classifier.window)
         self.smoothed: dict[int, np.ndarray] = {}
         self.vote = ClipVote(classifier.unknown_threshold)
+        self.smoother = smoother
         self._steps = 0
 
     def step(self, image: np.ndarray, frame_index: int) -> FrameResult:
@@ -105,6 +111,10 @@ class ActionRecognizer:
             poses = self.backend(image)
         with self.times.time("track"):
             ids = self.tracker.update(poses.boxes, poses.xy, poses.scores, frame_index)
+            if self.smoother is not None:
+                xy = self.smoother(ids, poses.xy, poses.scores, poses.boxes, frame_index)
+                poses = dataclasses.replace(poses, xy=xy)
+                self.smoother.drop(self.tracker.dropped)
             self.buffer.push(frame_index, ids, poses.xy, poses.scores)
             self.buffer.drop(self.tracker.dropped)
             for gone in self.tracker.dropped:

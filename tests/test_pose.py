@@ -184,6 +184,7 @@ def test_auto_picks_mediapipe_without_mmpose_or_rtm_models(tmp_path, monkeypatch
     assert available_backends() == ["mediapipe"]
     with create_backend("auto", det_model="rtmdet-nano", max_people=1) as backend:
         assert backend.name == "mediapipe" and backend.device == "cpu"
+        assert "fastest on a CPU" in backend.reason
 
 
 # --- rtm on tiny signature-compatible ONNX models ----------------------------------------------
@@ -321,6 +322,43 @@ def test_rtm_rejects_a_model_with_the_wrong_signature(tiny_models):
         create_backend(
             "rtm", device="cpu", det_model=tiny_models["det"], pose_model=tiny_models["det"]
         )
+
+
+REAL_DET = VIDEOS.parents[1] / "models" / "rtmdet-nano-person-end2end.onnx"
+needs_real_det = pytest.mark.skipif(not REAL_DET.is_file(), reason="shared/ models not present")
+
+
+@needs_real_det
+@needs_videos
+@pytest.mark.parametrize(("clip", "people"), [(TWO_PEOPLE, 2), (ONE_PERSON, 1)])
+def test_rtm_real_mmdeploy_detector_finds_the_people(clip, people):
+    """The real RTMDet-nano export has symbolic input and output dimensions, as MMDeploy writes
+    them; it runs at 320x320 and finds each person once."""
+    from realtime.pose.onnx_session import open_session
+    from realtime.pose.rtm_backend import RTMDet
+
+    session = open_session(REAL_DET, "cpu", "rtm")
+    assert isinstance(session.get_inputs()[0].shape[2], str)
+    assert isinstance(session.get_outputs()[0].shape[-1], str)
+    detector = RTMDet(session)
+    assert detector.input_size == (320, 320)
+    for frame in read_frames(clip, step=30):
+        boxes, scores = detector(frame)
+        assert len(boxes) == people and (scores >= 0.3).all()
+        assert (boxes[:, 2:] - boxes[:, :2] > [40, 150]).all()  # person-sized at 640x360
+    if people == 2:  # side by side: the two boxes are different people
+        centres = (boxes[:, 0] + boxes[:, 2]) / 2
+        assert abs(centres[0] - centres[1]) > 40
+
+
+@needs_real_det
+@needs_videos
+def test_rtm_backend_runs_on_the_real_detector(tiny_models):
+    frame = read_frames(TWO_PEOPLE, step=100)[0]
+    with create_backend("rtm", device="cpu", det_model=REAL_DET, pose_model=tiny_models["pose"],
+                        input_size=640) as backend:  # fmt: skip
+        assert backend.detector.input_size == (640, 640)
+        assert len(backend(frame)) == 2
 
 
 def test_rtm_missing_local_file(tmp_path):

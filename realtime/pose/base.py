@@ -33,6 +33,7 @@ class PoseBackend(ABC):
 
     name: ClassVar[str]
     device: str  # "cpu" or "cuda": where it actually runs, after "auto" was resolved
+    reason: str = ""  # why `auto` chose it (empty when the caller named the backend)
 
     @abstractmethod
     def __call__(self, frame_bgr: np.ndarray) -> Poses:
@@ -68,6 +69,7 @@ BACKENDS: dict[str, BackendSpec] = {
     "mmpose": BackendSpec("mmpose_backend", "MMPoseBackend", ("mmcv", "mmdet", "mmpose"), "mmpose"),
     "rtm": BackendSpec("rtm_backend", "RTMBackend", ("onnxruntime",), "rtm"),
     "mediapipe": BackendSpec("mediapipe_backend", "MediaPipeBackend", ("mediapipe",), "mediapipe"),
+    "yolo": BackendSpec("yolo_backend", "YoloBackend", ("onnxruntime",), "yolo"),
 }
 
 # The runtime each backend uses on each device: a torch device for mmpose, an onnxruntime
@@ -78,10 +80,21 @@ RUNTIMES: dict[tuple[str, str], str] = {
     ("rtm", "cpu"): "CPUExecutionProvider",
     ("rtm", "cuda"): "CUDAExecutionProvider",
     ("mediapipe", "cpu"): "cpu",
+    ("yolo", "cpu"): "CPUExecutionProvider",
+    ("yolo", "cuda"): "CUDAExecutionProvider",
 }
 
-# What `auto` tries, best first.
-AUTO_ORDER = ("mmpose", "rtm", "mediapipe")
+# What `auto` tries, best first, and why: the measured merit of each on what it was measured on
+# (bench/pose.py and bench/pipeline.py; README "Pose backends"). yolo is tried after mediapipe:
+# on the CPU mediapipe is faster for the one or two people near a webcam; yolo finds crowds and
+# small people, so it is chosen when the user names its model, or when mediapipe is absent.
+AUTO_ORDER = ("mmpose", "rtm", "mediapipe", "yolo")
+AUTO_REASONS = {
+    "mmpose": "the OpenMMLab top-down stack is installed (built for a GPU)",
+    "rtm": "RTMDet + RTMPose files present; its detector also finds vtest's 60-80 px walkers",
+    "mediapipe": "fastest on a CPU for 1-2 people near the camera; misses small people",
+    "yolo": "one-stage multi-person, cost flat in the number of people",
+}
 
 
 def runtime_for(backend: str, device: str) -> str:
@@ -105,7 +118,9 @@ def available_backends(**options: Any) -> list[str]:
     """Backends that can run here without downloading anything, best first.
 
     mmpose and mediapipe count when their packages are installed; rtm also needs its two ONNX
-    files, either passed as `det_model`/`pose_model` options or already in the model cache.
+    files, either passed as `det_model`/`pose_model` options or already in the model cache; yolo
+    its model, as a `pose_model` file or the default one cached (and, for a `.pt`, converted).
+    When a `pose_model` is given, the backends that take one come first.
     (mmpose's checkpoints are fetched by mmengine on first use, which this does not check.)
     """
     names = []
@@ -117,26 +132,45 @@ def available_backends(**options: Any) -> list[str]:
 
             if not models_present(options.get("det_model"), options.get("pose_model")):
                 continue
+        if name == "yolo":
+            from .yolo_backend import model_present
+
+            if not model_present(options.get("pose_model"), options.get("input_size")):
+                continue
         names.append(name)
+    if options.get("pose_model") is not None:
+        # a model file the user named is what they want run: backends that open one go first
+        names.sort(key=lambda name: not _accepts(name, "pose_model"))
     return names
 
 
+def _accepts(name: str, option: str) -> bool:
+    """Whether backend `name`'s constructor takes `option` (its module is imported to see)."""
+    spec = BACKENDS[name]
+    module = importlib.import_module(f"{__package__}.{spec.module}")
+    return option in inspect.signature(getattr(module, spec.cls)).parameters
+
+
 def create_backend(name: str = "auto", device: str = "auto", **options: Any) -> PoseBackend:
-    """Build pose backend `name` ("auto", "mmpose", "rtm" or "mediapipe") on `device`.
+    """Build pose backend `name` ("auto" or a key of `BACKENDS`) on `device`.
 
     `device` is "auto" (a GPU when the backend can use one, else the CPU), "cpu" or "cuda".
     `options` go to the backend's constructor; an option it does not take is an error, except
     under "auto", which passes each candidate only the options it takes (so a caller can hand
     over rtm's model paths and mediapipe's settings together). "auto" takes the first of
-    `available_backends()` that builds; read `.name` on the result to tell the user which.
+    `available_backends()` that builds; read `.name` and `.reason` on the result to tell the
+    user which and why.
     """
     if name == "auto":
         reasons = []
         for candidate in available_backends(**options):
             try:
-                return _build(candidate, device, options, strict=False)
+                backend = _build(candidate, device, options, strict=False)
             except SkelcamError as error:
                 reasons.append(f"{candidate}: {error}")
+                continue
+            backend.reason = AUTO_REASONS[candidate]
+            return backend
         detail = "; ".join(reasons) or (
             "mmpose and mediapipe are not installed, rtm's models are not downloaded"
         )

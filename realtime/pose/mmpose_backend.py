@@ -25,6 +25,7 @@ from train.errors import SkelcamError
 
 from .base import PoseBackend, runtime_for
 from .keypoints import Poses
+from .topdown import DetectionSchedule
 
 DET_CONFIG = "mmdet:rtmdet/rtmdet_tiny_8xb32-300e_coco.py"
 DET_CHECKPOINT = (
@@ -55,6 +56,7 @@ class MMPoseBackend(PoseBackend):
         score_threshold: float = 0.3,
         nms_threshold: float = 0.3,
         max_people: int | None = None,
+        det_every: int = 1,
     ) -> None:
         """Load both models (downloading checkpoints given as URLs once).
 
@@ -66,7 +68,10 @@ class MMPoseBackend(PoseBackend):
                 the model with random weights: it runs, but finds nothing meaningful (tests).
             score_threshold, nms_threshold: as in mmpose's demo (bbox_thr, nms_thr).
             max_people: pose only this many people, the most confident first (None: all).
+            det_every: detect every this many frames and follow people from their keypoints
+                in between (`topdown.DetectionSchedule`); 1 detects on every frame.
         """
+        self.schedule = DetectionSchedule(det_every)
         try:
             import torch
             from mmdet.apis import init_detector
@@ -106,20 +111,30 @@ class MMPoseBackend(PoseBackend):
         self.detector.cfg = adapt_mmdet_pipeline(self.detector.cfg)
 
     def __call__(self, frame_bgr: np.ndarray) -> Poses:
-        from mmdet.apis import inference_detector
         from mmpose.apis import inference_topdown
+
+        boxes, box_scores = self.schedule.boxes(lambda: self._detect(frame_bgr))
+        keep = np.argsort(-box_scores, kind="stable")[: self.max_people]
+        boxes, box_scores = boxes[keep], box_scores[keep]
+        if len(boxes) == 0:
+            poses = Poses.empty()
+        else:
+            poses = Poses.from_mmpose(inference_topdown(self.pose_model, frame_bgr, boxes))
+            # inference_topdown reports a box score of 1 for boxes it is given: use the detector's.
+            poses = dataclasses.replace(poses, box_scores=box_scores.astype(np.float32))
+        self.schedule.follow(poses, frame_bgr.shape[:2])
+        return poses
+
+    def _detect(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Confident person boxes [N, 4] after NMS, and their scores [N]."""
+        from mmdet.apis import inference_detector
         from mmpose.evaluation.functional import nms
 
         found = inference_detector(self.detector, frame_bgr).pred_instances.cpu().numpy()
         people = np.concatenate([found.bboxes, found.scores[:, None]], axis=1)
         people = people[(found.labels == PERSON_LABEL) & (found.scores > self.score_threshold)]
         people = people[nms(people, self.nms_threshold)]
-        people = people[np.argsort(-people[:, 4], kind="stable")[: self.max_people]]
-        if len(people) == 0:
-            return Poses.empty()
-        poses = Poses.from_mmpose(inference_topdown(self.pose_model, frame_bgr, people[:, :4]))
-        # inference_topdown reports a box score of 1 for boxes it is given: use the detector's.
-        return dataclasses.replace(poses, box_scores=people[:, 4].astype(np.float32))
+        return people[:, :4], people[:, 4]
 
     def close(self) -> None:
         del self.detector, self.pose_model

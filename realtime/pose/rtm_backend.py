@@ -13,7 +13,6 @@ converts to RGB and takes the smaller maximum, which is what is done here).
 
 from __future__ import annotations
 
-import ctypes.util
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,10 @@ from train.errors import SkelcamError
 from train.skeleton import NUM_JOINTS
 
 from . import model_files
-from .base import PoseBackend, runtime_for
+from .base import PoseBackend
 from .keypoints import Poses
+from .onnx_session import open_session, session_device
+from .topdown import DetectionSchedule
 
 DEFAULT_DET = "rtmdet-nano"
 DEFAULT_POSE = "rtmpose-m"
@@ -35,29 +36,54 @@ DEFAULT_POSE = "rtmpose-m"
 DET_MEAN = np.array([103.53, 116.28, 123.675], dtype=np.float32)
 DET_STD = np.array([57.375, 57.12, 58.395], dtype=np.float32)
 DET_PAD_VALUE = 114
+DET_DEFAULT_SIZE = 320  # for a detector export with a dynamic input shape
 POSE_MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
 POSE_STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
 POSE_BOX_PADDING = 1.25  # mmpose's top-down crop is the person box grown by this factor
 
 
 class RTMDet:
-    """Person detector: an RTMDet end2end export (input [1, 3, H, W]; outputs dets [1, N, 5]
-    as x1, y1, x2, y2, score in input pixels, NMS already applied, and labels [1, N])."""
+    """Person detector: an RTMDet end2end export (input [B, 3, H, W]; outputs dets [B, N, 5]
+    as x1, y1, x2, y2, score in input pixels, NMS already applied, and labels [B, N]).
 
-    def __init__(self, session: Any, score_threshold: float = 0.3) -> None:
+    Real MMDeploy exports come with symbolic dimensions (input ['batch', 3, 'height', 'width'],
+    dets ['batch', 'num_dets', 'Reshapedets_dim_2']), so the signature is checked on what one
+    run on a blank input really returns, and a dynamic input runs at `input_size` (default
+    320x320, the size of the person detectors' deploy pipelines).
+    """
+
+    def __init__(
+        self, session: Any, score_threshold: float = 0.3, input_size: int | None = None
+    ) -> None:
         self.session = session
         self.score_threshold = score_threshold
-        inputs, outputs = session.get_inputs(), session.get_outputs()
+        inputs = session.get_inputs()
         shape = inputs[0].shape
-        static = len(shape) == 4 and all(isinstance(d, int) for d in shape[2:])
-        if not static or len(outputs) < 2 or outputs[0].shape[-1] != 5:
+        fixed = len(shape) == 4 and all(isinstance(d, int) for d in shape[2:])
+        if fixed:
+            self.input_size = (int(shape[2]), int(shape[3]))  # height, width
+        else:
+            side = input_size or DET_DEFAULT_SIZE
+            self.input_size = (side, side)
+        self.input_name = inputs[0].name
+        if len(shape) != 4 or not self._returns_dets():
             raise SkelcamError(
                 f"detector model is not an RTMDet end2end export: expected input "
                 f"[1, 3, H, W] and outputs dets [1, N, 5], labels [1, N]; got "
-                f"{shape} -> {[o.shape for o in outputs]}"
+                f"{shape} -> {[o.shape for o in session.get_outputs()]}"
             )
-        self.input_name = inputs[0].name
-        self.input_size = (int(shape[2]), int(shape[3]))  # height, width
+
+    def _returns_dets(self) -> bool:
+        """Whether a run on a blank input gives dets [1, N, 5] and labels [1, N]."""
+        blank = np.zeros((1, 3, *self.input_size), dtype=np.float32)
+        try:
+            outputs = self.session.run(None, {self.input_name: blank})
+        except Exception:  # onnxruntime's run errors derive from Exception: the input does not fit
+            return False
+        if len(outputs) < 2:
+            return False
+        dets, labels = outputs[:2]
+        return dets.ndim == 3 and dets.shape[-1] == 5 and labels.shape == dets.shape[:2]
 
     def __call__(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Person boxes [N, 4] (xyxy, frame pixels) and their scores [N]."""
@@ -179,29 +205,37 @@ class RTMBackend(PoseBackend):
         pose_model: str | Path = DEFAULT_POSE,
         score_threshold: float = 0.3,
         max_people: int | None = None,
+        input_size: int | None = None,
+        det_every: int = 1,
     ) -> None:
         """Open both models in onnxruntime sessions.
 
         Args:
-            det_model, pose_model: a name from `model_files.MODELS` (downloaded once, cached and
-                checksum-verified) or the path of a local end2end .onnx file.
+            det_model, pose_model: an rtm name from `model_files.MODELS` (downloaded once,
+                cached and checksum-verified) or the path of a local end2end .onnx file.
             score_threshold: lowest detector score kept as a person (mmpose's demo uses 0.3).
             max_people: pose only this many people, the most confident first (None: all).
+            input_size: the detector's input side for an export with a dynamic input
+                (default 320); a fixed-shape export runs at its own size.
+            det_every: detect every this many frames and follow people from their keypoints
+                in between (`topdown.DetectionSchedule`); 1 detects on every frame.
         """
-        det_session = _session(_resolve(det_model, "detector"), device)
-        pose_session = _session(_resolve(pose_model, "pose"), device)
-        on_gpu = pose_session.get_providers()[0] == runtime_for("rtm", "cuda")
-        self.device = "cuda" if on_gpu else "cpu"
-        self.detector = RTMDet(det_session, score_threshold)
+        self.schedule = DetectionSchedule(det_every)
+        det_session = open_session(_resolve(det_model, "detector"), device, self.name)
+        pose_session = open_session(_resolve(pose_model, "pose"), device, self.name)
+        self.device = session_device(pose_session, self.name)
+        self.detector = RTMDet(det_session, score_threshold, input_size)
         self.pose = RTMPose(pose_session)
         self.max_people = max_people
 
     def __call__(self, frame_bgr: np.ndarray) -> Poses:
-        boxes, box_scores = self.detector(frame_bgr)
+        boxes, box_scores = self.schedule.boxes(lambda: self.detector(frame_bgr))
         keep = np.argsort(-box_scores, kind="stable")[: self.max_people]
         boxes, box_scores = boxes[keep], box_scores[keep]
         xy, scores = self.pose(frame_bgr, boxes)
-        return Poses.from_arrays(xy, scores, boxes=boxes, box_scores=box_scores)
+        poses = Poses.from_arrays(xy, scores, boxes=boxes, box_scores=box_scores)
+        self.schedule.follow(poses, frame_bgr.shape[:2])
+        return poses
 
     def close(self) -> None:
         # onnxruntime sessions have no close(); dropping the last reference frees them.
@@ -212,52 +246,21 @@ def models_present(
     det_model: str | Path | None = None, pose_model: str | Path | None = None
 ) -> bool:
     """Whether both models are available without a download (cached, or existing local files)."""
+    rtm_names = model_files.names("rtm")
     return all(
-        model_files.is_cached(str(m)) if str(m) in model_files.MODELS else Path(m).is_file()
+        model_files.is_cached(str(m)) if str(m) in rtm_names else Path(m).is_file()
         for m in (det_model or DEFAULT_DET, pose_model or DEFAULT_POSE)
     )
 
 
 def _resolve(model: str | Path, role: str) -> Path:
     """A model name from the table (fetched and verified) or an existing local file."""
-    if str(model) in model_files.MODELS:
+    if str(model) in model_files.names("rtm"):
         return model_files.fetch(str(model))
     path = Path(model).expanduser()
     if not path.is_file():
         raise SkelcamError(
             f"{role} model not found: {path} (give an .onnx file or one of: "
-            f"{', '.join(model_files.MODELS)})"
+            f"{', '.join(model_files.names('rtm'))})"
         )
     return path
-
-
-def _session(path: Path, device: str) -> Any:
-    """An onnxruntime session for `path` on `device`, falling back to the CPU only under 'auto'."""
-    import onnxruntime as ort
-
-    cpu = runtime_for("rtm", "cpu")
-    if device == "auto":
-        providers = [runtime_for("rtm", "cuda"), cpu] if _cuda_usable(ort) else [cpu]
-    else:
-        providers = list(dict.fromkeys([runtime_for("rtm", device), cpu]))
-    try:
-        session = ort.InferenceSession(str(path), providers=providers)
-    except Exception as error:  # onnxruntime's load errors derive from Exception directly
-        raise SkelcamError(f"cannot load ONNX model {path}: {error}") from error
-    if device == "cuda" and session.get_providers()[0] != runtime_for("rtm", "cuda"):
-        raise SkelcamError(
-            "onnxruntime cannot use CUDA here (see its log above); install "
-            "onnxruntime-gpu matching your CUDA and cuDNN, or use device='cpu'"
-        )
-    return session
-
-
-def _cuda_usable(ort: Any) -> bool:
-    """CUDA is worth trying: onnxruntime has the provider and an NVIDIA driver is installed.
-
-    (onnxruntime-gpu lists its CUDA provider even on machines without a GPU, and then logs an
-    error when a session asks for it, so the driver is looked for first.)
-    """
-    return "CUDAExecutionProvider" in ort.get_available_providers() and bool(
-        ctypes.util.find_library("cuda")
-    )
