@@ -76,7 +76,7 @@ def test_log_has_valid_top5_for_both_people(two_people_run) -> None:
     assert records, "no classification was logged"
     assert len({r["track_id"] for r in records}) >= 2, "both people should be classified"
     for r in records:
-        assert set(r) == {"time", "frame", "track_id", "box", "top5"}
+        assert set(r) == {"time", "frame", "track_id", "box", "label", "top5"}
         probs = [p["probability"] for p in r["top5"]]
         assert len(probs) == 5 and probs == sorted(probs, reverse=True)
         assert 0 < sum(probs) <= 1.0001
@@ -84,6 +84,25 @@ def test_log_has_valid_top5_for_both_people(two_people_run) -> None:
         x1, y1, x2, y2 = r["box"]
         assert 0 <= x1 < x2 <= 1920 and 0 <= y1 < y2 <= 1080
         assert r["time"] == pytest.approx(r["frame"] / 30, abs=1e-3)
+
+
+def test_log_label_is_the_decision_shown(two_people_run) -> None:
+    """Each line's `label` is the top-1 when its (calibrated, smoothed) probability reaches the
+    shipped model's no-known-action threshold, else null, and the run's summary names the whole
+    clip's decision."""
+    from realtime.classifier import ActionClassifier
+
+    _, log, stdout = two_people_run
+    threshold = ActionClassifier(ONNX_MODEL, device="cpu").unknown_threshold
+    assert 0 < threshold < 1, "the shipped model is calibrated"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    for r in records:
+        best = r["top5"][0]
+        # The log rounds probabilities to 4 decimals; skip the lines that sit on the threshold.
+        if abs(best["probability"] - threshold) > 1e-4:
+            assert r["label"] == (best["label"] if best["probability"] >= threshold else None)
+    assert {r["label"] is None for r in records} == {True, False}, "both decisions occur"
+    assert "main person's action" in stdout
 
 
 def test_overlay_is_drawn_on_people_and_leaves_the_rest(two_people_run) -> None:

@@ -215,11 +215,25 @@ def test_export_is_deterministic(
     """Two exports of one checkpoint are byte-identical, so a committed file can be re-checked."""
     first, _ = exported
     second = export_dir / "again.onnx"
-    model, names, _ = shipped
-    export_onnx(model, names, second, DEFAULT_OPSET, model_version(CHECKPOINT))
+    model, names, state = shipped
+    export_onnx(model, names, second, DEFAULT_OPSET, model_version(CHECKPOINT),
+                state.get("calibration"))
     assert first.read_bytes() == second.read_bytes(), "two exports of the same checkpoint differ"
     # The atomic write leaves no temporary files behind.
     assert sorted(p.name for p in export_dir.iterdir()) == ["again.onnx", "skelcam.onnx"]
+
+
+def test_calibration_travels_into_the_onnx_metadata(
+    exported: tuple[Path, str], shipped: tuple[SkeletonClassifier, list[str], dict]
+) -> None:
+    """The temperature and no-known-action threshold that `train calibrate` stored in the
+    checkpoint are what the exported model's classifier applies."""
+    fresh, _ = exported
+    calibration = shipped[2]["calibration"]
+    classifier = ActionClassifier(fresh, device="cpu")
+    assert classifier.temperature == pytest.approx(calibration["temperature"])
+    assert classifier.unknown_threshold == pytest.approx(calibration["unknown_threshold"])
+    assert 0 < classifier.unknown_threshold < 1 and classifier.temperature != 1.0
 
 
 def test_committed_onnx_computes_what_the_checkpoint_does(

@@ -147,9 +147,18 @@ def cache_path(cache_dir: Path, video: Path, description: str) -> Path:
 
 
 def backend_description(name: str, options: dict[str, object]) -> str:
-    """A stable text for a backend and the options that change its output."""
+    """A stable text for a backend and the options that change its output.
+
+    A model file is named by its file name and a prefix of its content hash, so another file
+    under the same name never reuses the first one's recordings.
+    """
     parts: Sequence[str] = [name] + [
-        f"{k}={Path(str(v)).name if k.endswith('model') else v}"
+        f"{k}={_model_id(v) if k.endswith('model') else v}"
         for k, v in sorted(options.items()) if v is not None
     ]
     return "-".join(parts)
+
+
+def _model_id(value: object) -> str:
+    path = Path(str(value))
+    return f"{path.name}@{file_digest(path)[:8]}" if path.is_file() else path.name
