@@ -29,6 +29,12 @@ CLIPS = [("golf_swing", DEV / "golf_swing/hsway_MJR_range.mp4"),
          ("unknown", SHARED / "videos" / "ntu_sample.avi")]
 POSE_OPTIONS = {"max_people": 4}
 
+
+def live(cache: Path):
+    from train.video_eval import LiveSettings
+
+    return LiveSettings("mediapipe", POSE_OPTIONS, cache, stride=4, smoothing=0.5)
+
 pytestmark = pytest.mark.skipif(not all(p.is_file() for _, p in CLIPS),
                                 reason=f"real dev clips not found under {SHARED}")
 
@@ -47,8 +53,8 @@ def recorded(manifest: Path, tmp_path_factory: pytest.TempPathFactory):
     from train.video_eval import run_evaluation
 
     cache = tmp_path_factory.mktemp("poses")
-    results, names, classifier = run_evaluation(manifest, ONNX_MODEL, "mediapipe", POSE_OPTIONS,
-                                                cache, 4, 0.5, Console(quiet=True))
+    results, names, classifier = run_evaluation(manifest, ONNX_MODEL, live(cache),
+                                                Console(quiet=True))
     return cache, results, names, classifier
 
 
@@ -60,8 +66,7 @@ def test_poses_are_cached_and_replayed_exactly(manifest: Path, recorded) -> None
     cache, first, _, _ = recorded
     assert not any(r.cached for r in first) and all(r.pose_seconds > 0 for r in first)
     assert len(list(cache.rglob("*.npz"))) == len(CLIPS)
-    again, _, _ = run_evaluation(manifest, ONNX_MODEL, "mediapipe", POSE_OPTIONS, cache, 4, 0.5,
-                                 Console(quiet=True))
+    again, _, _ = run_evaluation(manifest, ONNX_MODEL, live(cache), Console(quiet=True))
     for a, b in zip(first, again, strict=True):
         assert b.cached and b.pose_seconds == 0
         assert a.frames == b.frames and a.frames_with_people == b.frames_with_people
@@ -123,7 +128,7 @@ def test_rejection_counts(recorded) -> None:
     classifier.unknown_threshold = 1.01
     try:
         for r in results:
-            recording, _, hit = recording_for(r.clip.path, "mediapipe", POSE_OPTIONS, cache)
+            recording, _, hit = recording_for(r.clip.path, live(cache))
             vote, _, labels, _, _ = classify_recording(recording, classifier, 4, 0.5)
             assert hit and vote.decide() is None and all(label is None for label in labels)
             strict.append(replace(r, clip_label=vote.decide(), window_labels=labels))

@@ -158,13 +158,10 @@ def _evaluate_videos(args: argparse.Namespace, console: Console) -> None:
     from train.report import save_confusion_png, save_record
     from train.video_eval import decision_metrics, print_summary, run_evaluation, summarize
 
-    if args.stride < 1:
-        raise SkelcamError("--stride must be at least 1")
-    pose, options = _pose_options(args)
-    cache = _pose_cache(args)
-    results, names, classifier = run_evaluation(
-        args.manifest, args.weights, pose, options, cache, args.stride, args.smoothing, console,
-        args.threshold)
+    live = _live_settings(args)
+    pose, options = live.pose, live.pose_options
+    results, names, classifier = run_evaluation(args.manifest, args.weights, live, console,
+                                                args.threshold)
     summary = summarize(results, names)
     print_summary(console, summary, f"{args.weights.name} on {args.manifest} (pose: {pose})")
     if args.json:
@@ -184,10 +181,15 @@ def _evaluate_videos(args: argparse.Namespace, console: Console) -> None:
         console.print(f"confusion matrix written to {png}")
 
 
-def _pose_options(args: argparse.Namespace) -> tuple[str, dict]:
-    """The pose backend (with `auto` resolved, as skelcam resolves it) and its options."""
+def _live_settings(args: argparse.Namespace):
+    """The pose backend (with `auto` resolved, as skelcam resolves it), its options, the pose
+    cache, stride and smoothing of an evaluation's replay."""
     from realtime.pose import available_backends
+    from realtime.pose.model_files import cache_dir
+    from train.video_eval import LiveSettings
 
+    if args.stride < 1:
+        raise SkelcamError("--stride must be at least 1")
     options = {"max_people": args.max_people, "det_model": args.det_model,
                "pose_model": args.pose_model}
     options = {k: v for k, v in options.items() if v is not None}
@@ -197,13 +199,8 @@ def _pose_options(args: argparse.Namespace) -> tuple[str, dict]:
         if not candidates:
             raise SkelcamError("no pose backend can run here; name one with --pose")
         pose = candidates[0]
-    return pose, options
-
-
-def _pose_cache(args: argparse.Namespace) -> Path | None:
-    from realtime.pose.model_files import cache_dir
-
-    return None if args.no_cache else (args.cache or cache_dir() / "poses")
+    cache = None if args.no_cache else (args.cache or cache_dir() / "poses")
+    return LiveSettings(pose, options, cache, args.stride, args.smoothing)
 
 
 def _calibrate(args: argparse.Namespace, console: Console) -> None:
@@ -213,13 +210,13 @@ def _calibrate(args: argparse.Namespace, console: Console) -> None:
     from train.data import load_pyskl
     from train.report import save_record
 
-    pose, options = _pose_options(args)
+    live = _live_settings(args)
     data = load_pyskl(args.data)
     unknown_sets = [(spec, *_load_negatives(spec, args.exclude_classes))
                     for spec in args.unknowns]
     report = calibrate(args.checkpoint, data, args.val_split, args.manifest,
-                       args.unknown_manifest, unknown_sets, pose, options, _pose_cache(args),
-                       args.stride, args.smoothing, args.max_false_rejection, console)
+                       args.unknown_manifest, unknown_sets, live, args.max_false_rejection,
+                       console)
     table = Table(title=f"calibration of {args.checkpoint}")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -229,11 +226,12 @@ def _calibrate(args: argparse.Namespace, console: Console) -> None:
                   f"of {report['dev_clips']}")
     table.add_row("unknown sequences rejected", f"{report['unknown_rejection']:.1%} "
                   f"of {report['unknown_sequences']}")
+    table.add_row("unknown sequences too short to classify", str(report["unknown_too_short"]))
     for group, rate in report["unknown_rejection_per_source"].items():
         table.add_row(f"  {group}", f"{rate:.1%}")
     console.print(table)
     if args.json:
-        save_record(args.json, {**report, "pose": pose,
+        save_record(args.json, {**report, "pose": live.pose,
                                 "command": "python -m train " + shlex.join(sys.argv[1:])})
     console.print(f"calibration stored in {args.checkpoint}; export it with "
                   f"python export/to_onnx.py --checkpoint {args.checkpoint}")

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from train.errors import SkelcamError
+from train.video_eval import LiveSettings
 
 # Frame rates of the skeleton sets used as unknowns: Kinect v1 and v2 record at 30 frames/s;
 # SBU's files were captured at 15.
@@ -74,7 +75,7 @@ def choose_threshold(dev: list[Scored], unknown: list[Scored],
                      max_false_rejection: float) -> tuple[float, list[dict[str, float]]]:
     """The threshold and a table of candidate thresholds with their rates."""
     dev_top = np.array([s.scores.max() if s.scores is not None else 0.0 for s in dev])
-    unk_top = np.array([s.scores.max() if s.scores is not None else 0.0 for s in unknown])
+    unk_top = np.array([s.scores.max() for s in unknown if s.scores is not None])
     candidates = np.unique(np.concatenate([dev_top, unk_top, [0.0]]))
     table, best = [], 0.0
     for tau in candidates:
@@ -93,19 +94,14 @@ def score_all(
     manifest: Path,
     unknown_manifests: list[Path],
     unknown_sets: list[tuple[str, Any, list[int]]],
-    pose: str,
-    pose_options: dict[str, Any],
-    cache_dir: Path | None,
-    stride: int,
-    smoothing: float,
+    live: LiveSettings,
     console,
 ) -> tuple[list[Scored], list[Scored]]:
     """Clip scores of the dev clips and of every unknown clip or sequence, threshold 0."""
     from realtime.classifier import ActionClassifier
     from train.video_eval import UNKNOWN_CLASS, classify_recording, run_evaluation
 
-    dev_results, names, _ = run_evaluation(manifest, onnx_path, pose, pose_options, cache_dir,
-                                           stride, smoothing, console, threshold=0.0,
+    dev_results, names, _ = run_evaluation(manifest, onnx_path, live, console, threshold=0.0,
                                            temperature=temperature)
     index = {n: i for i, n in enumerate(names)}
     dev = [Scored(r.clip.path.name, "dev", r.clip_probabilities,
@@ -114,8 +110,8 @@ def score_all(
            for r in dev_results if r.clip.label != UNKNOWN_CLASS]
     unknown = []
     for extra in unknown_manifests:
-        results, _, _ = run_evaluation(extra, onnx_path, pose, pose_options, cache_dir, stride,
-                                       smoothing, console, threshold=0.0, temperature=temperature)
+        results, _, _ = run_evaluation(extra, onnx_path, live, console, threshold=0.0,
+                                       temperature=temperature)
         unknown += [Scored(r.clip.path.name, extra.name, r.clip_probabilities, False)
                     for r in results]
     classifier = ActionClassifier(onnx_path, device="cpu")
@@ -125,7 +121,7 @@ def score_all(
         for i in indices:
             clip = data.clips[i]
             recording = recording_from_clip(clip.keypoints, clip.scores, fps, clip.img_shape)
-            vote, *_ = classify_recording(recording, classifier, stride, smoothing)
+            vote, *_ = classify_recording(recording, classifier, live.stride, live.smoothing)
             unknown.append(Scored(clip.name, group, vote.scores, False))
     return dev, unknown
 
@@ -137,11 +133,7 @@ def calibrate(
     manifest: Path,
     unknown_manifests: list[Path],
     unknown_sets: list[tuple[str, Any, list[int]]],
-    pose: str,
-    pose_options: dict[str, Any],
-    cache_dir: Path | None,
-    stride: int,
-    smoothing: float,
+    live: LiveSettings,
     max_false_rejection: float,
     console,
 ) -> dict[str, Any]:
@@ -160,22 +152,24 @@ def calibrate(
         onnx_path = Path(tmp) / "uncalibrated.onnx"
         export_onnx(model, class_names, onnx_path, 18, model_version(checkpoint))
         dev, unknown = score_all(onnx_path, temperature, manifest, unknown_manifests,
-                                 unknown_sets, pose, pose_options, cache_dir, stride, smoothing,
-                                 console)
+                                 unknown_sets, live, console)
     if not dev:
         raise SkelcamError(f"manifest '{manifest}' has no clips of the model's classes")
     threshold, table = choose_threshold(dev, unknown, max_false_rejection)
+    # A sequence shorter than the live loop's first window (half the buffer) is never classified,
+    # so nothing is shown for it either way: it says nothing about rejection and is left out.
+    classified = [s for s in unknown if s.scores is not None]
     groups = sorted({s.group for s in unknown})
     per_group = {
-        g: float(np.mean([s.scores is None or s.scores.max() < threshold
-                          for s in unknown if s.group == g])) for g in groups
+        g: float(np.mean([s.scores.max() < threshold for s in classified if s.group == g]))
+        for g in groups if any(s.group == g for s in classified)
     }
     calibration = {"temperature": temperature, "unknown_threshold": threshold}
     extra = {k: v for k, v in state.items()
              if k not in ("format", "config", "class_names", "model")}
     save_checkpoint(checkpoint, model, class_names, **{**extra, "calibration": calibration})
     dev_top = np.array([s.scores.max() if s.scores is not None else 0.0 for s in dev])
-    unk_top = np.array([s.scores.max() if s.scores is not None else 0.0 for s in unknown])
+    unk_top = np.array([s.scores.max() for s in classified])
     return {
         **calibration,
         "max_false_rejection": max_false_rejection,
@@ -183,8 +177,9 @@ def calibrate(
         "dev_false_rejection": float((dev_top < threshold).mean()),
         "dev_right_rejected": int(sum((t < threshold) and s.right for t, s in zip(
             dev_top, dev, strict=True))),
-        "unknown_sequences": len(unknown),
-        "unknown_rejection": float((unk_top < threshold).mean()) if len(unknown) else 0.0,
+        "unknown_sequences": len(classified),
+        "unknown_too_short": len(unknown) - len(classified),
+        "unknown_rejection": float((unk_top < threshold).mean()) if len(unk_top) else 0.0,
         "unknown_rejection_per_source": per_group,
         "thresholds": table,
     }

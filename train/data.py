@@ -218,7 +218,7 @@ class Augment:
     swap: float = 0.02
     cut: float = 0.2
     # Penn's annotators mark the hips wider apart than pose estimators do (hip width / shoulder
-    # width: 0.91 annotated, 0.58 from BlazePose on the dev clips; bench/pose_vs_annotations.py),
+    # width: 0.91 annotated, 0.59 from BlazePose on the dev clips; bench/pose_vs_annotations.py),
     # so each clip's hips are pulled towards their centre by a factor drawn from this range.
     hip_width: tuple[float, float] = (0.55, 1.0)
     min_crop: float = 0.6

@@ -31,6 +31,19 @@ UNKNOWN_CLASS = "unknown"
 
 
 @dataclass(frozen=True)
+class LiveSettings:
+    """What makes a replay run exactly what `skelcam` would: the pose backend and its options
+    (e.g. `max_people`, `pose_model`), where recorded poses are cached (None: never), and the
+    recognizer's stride and probability smoothing."""
+
+    pose: str
+    pose_options: dict[str, Any]
+    cache_dir: Path | None
+    stride: int
+    smoothing: float
+
+
+@dataclass(frozen=True)
 class ManifestClip:
     label: str
     path: Path
@@ -75,13 +88,8 @@ class ClipResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def recording_for(
-    clip: Path,
-    pose: str,
-    pose_options: dict[str, Any],
-    cache_dir: Path | None,
-    on_frame: Callable[[int], None] | None = None,
-):
+def recording_for(clip: Path, live: LiveSettings,
+                  on_frame: Callable[[int], None] | None = None):
     """The clip's poses, from the cache or recorded now (and cached).
 
     Returns (recording, seconds spent on pose estimation, whether it came from the cache).
@@ -94,12 +102,12 @@ def recording_for(
         record_video,
     )
 
-    description = backend_description(pose, pose_options)
-    cached = cache_path(cache_dir, clip, description) if cache_dir is not None else None
+    description = backend_description(live.pose, live.pose_options)
+    cached = cache_path(live.cache_dir, clip, description) if live.cache_dir is not None else None
     if cached is not None and cached.is_file():
         return PoseRecording.load(cached), 0.0, True
     started = time.perf_counter()
-    with create_backend(pose, device="cpu", **pose_options) as backend:
+    with create_backend(live.pose, device="cpu", **live.pose_options) as backend:
         recording = record_video(backend, clip, description, on_frame)
     seconds = time.perf_counter() - started
     if cached is not None:
@@ -129,20 +137,11 @@ def classify_recording(recording, classifier, stride: int, smoothing: float):
     return recognizer.vote, windows, labels, time.perf_counter() - started, with_people
 
 
-def evaluate_clip(
-    clip: ManifestClip,
-    classifier,
-    pose: str,
-    pose_options: dict[str, Any],
-    cache_dir: Path | None,
-    stride: int,
-    smoothing: float,
-    on_frame: Callable[[int], None] | None = None,
-) -> ClipResult:
-    recording, pose_seconds, cached = recording_for(clip.path, pose, pose_options, cache_dir,
-                                                    on_frame)
+def evaluate_clip(clip: ManifestClip, classifier, live: LiveSettings,
+                  on_frame: Callable[[int], None] | None = None) -> ClipResult:
+    recording, pose_seconds, cached = recording_for(clip.path, live, on_frame)
     vote, windows, labels, seconds, with_people = classify_recording(
-        recording, classifier, stride, smoothing)
+        recording, classifier, live.stride, live.smoothing)
     k = len(classifier.labels)
     return ClipResult(
         clip=clip, frames=len(recording), fps=recording.fps, pose_seconds=pose_seconds,
@@ -250,11 +249,7 @@ def _mean(values: list[bool] | list[float]) -> float:
 def run_evaluation(
     manifest: Path,
     weights: Path,
-    pose: str,
-    pose_options: dict[str, Any],
-    cache_dir: Path | None,
-    stride: int,
-    smoothing: float,
+    live: LiveSettings,
     console,
     threshold: float | None = None,
     temperature: float | None = None,
@@ -287,7 +282,7 @@ def run_evaluation(
         for clip in clips:
             frames_task = progress.add_task(f"  {clip.path.name}", total=None)
             result = evaluate_clip(
-                clip, classifier, pose, pose_options, cache_dir, stride, smoothing,
+                clip, classifier, live,
                 on_frame=lambda _i, t=frames_task: progress.update(t, advance=1),
             )
             progress.remove_task(frames_task)

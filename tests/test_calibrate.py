@@ -1,0 +1,72 @@
+"""Calibration: the temperature fit, the threshold choice and skeleton files replayed as poses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import SHARED
+from train.calibrate import Scored, choose_threshold, fit_temperature, recording_from_clip
+from train.shipped import ONNX_MODEL
+
+
+def test_temperature_fit_recovers_a_known_temperature() -> None:
+    """Labels drawn from softmax(z / 2.5) are best explained by T = 2.5."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 4, (4000, 10))
+    p = np.exp(logits / 2.5)
+    p /= p.sum(1, keepdims=True)
+    labels = np.array([rng.choice(10, p=row) for row in p])
+    assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.1)
+
+
+def test_threshold_keeps_the_false_rejection_budget() -> None:
+    """The largest threshold that rejects at most the budgeted share of dev clips wins."""
+    def scored(top: float, group: str) -> Scored:
+        return Scored("x", group, np.array([top, (1 - top) / 2, (1 - top) / 2]), False)
+
+    dev = [scored(t, "dev") for t in (0.9, 0.8, 0.7, 0.6, 0.55, 0.5, 0.45, 0.42, 0.4, 0.38)]
+    unknown = [scored(t, "u") for t in (0.5, 0.52, 0.6, 0.9)]
+    threshold, table = choose_threshold(dev, unknown, max_false_rejection=0.2)
+    assert threshold == pytest.approx(0.42)
+    row = next(r for r in table if r["threshold"] == threshold)
+    assert row["dev_false_rejection"] == pytest.approx(0.2)
+    assert row["unknown_rejection"] == 0.0
+    threshold, table = choose_threshold(dev, unknown, 0.5)
+    assert threshold == pytest.approx(0.55)
+    row = next(r for r in table if r["threshold"] == threshold)
+    assert row["dev_false_rejection"] == pytest.approx(0.5) and row["unknown_rejection"] == 0.5
+
+
+KINECT = SHARED / "kinect" / "nw_ucla"
+
+
+@pytest.mark.skipif(not KINECT.is_dir(), reason=f"Kinect recordings not found at {KINECT}")
+def test_skeleton_sequences_replay_through_the_live_recognizer(tmp_path: Path) -> None:
+    """A converted real Kinect sequence becomes a pose recording at its frame rate, and the live
+    recognizer classifies it window by window into clip scores."""
+    from realtime.classifier import ActionClassifier
+    from train.data import load_pyskl
+    from train.kinect_convert import convert_skeletons
+    from train.video_eval import classify_recording
+
+    folder = tmp_path / "ucla"
+    folder.mkdir()
+    lengths = {p: len(json.loads(p.read_text())["skeletons"]) for p in sorted(KINECT.glob(
+        "a08_s0[12]_e0*_v03.json"))}
+    shutil.copy(max(lengths, key=lengths.get), folder)
+    convert_skeletons("nw-ucla", folder, tmp_path / "ucla.pkl", warn=pytest.fail)
+    clip = load_pyskl(tmp_path / "ucla.pkl").clips[0]
+    assert clip.keypoints.shape[1] > 48
+    recording = recording_from_clip(clip.keypoints, clip.scores, 30.0, clip.img_shape)
+    assert len(recording) == clip.keypoints.shape[1] and (recording.height, recording.width) == (
+        480, 640)
+    assert all(len(p) == 1 for p in recording.frames)
+    classifier = ActionClassifier(ONNX_MODEL, device="cpu")
+    vote, windows, labels, _, with_people = classify_recording(recording, classifier, 4, 0.5)
+    assert with_people == len(recording) and len(windows) == len(labels) > 0
+    assert vote.scores is not None and vote.scores.sum() == pytest.approx(1.0, abs=1e-4)
