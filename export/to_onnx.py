@@ -35,9 +35,9 @@ from train.data import load_pyskl
 from train.errors import SkelcamError, print_error
 from train.files import atomic_write
 from train.model import SkeletonClassifier
-from train.preprocess import sample_window, select_persons
 from train.shipped import CHECKPOINT
 from train.skeleton import LAYOUT
+from train.windowing import sample_window, select_persons
 
 DEFAULT_OPSET = 18
 TOLERANCE = 1e-4

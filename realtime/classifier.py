@@ -13,16 +13,14 @@ ask for CUDA then CPU, read back the providers the session really got, and repor
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from realtime.pose.onnx_session import cuda_usable
 from train.errors import SkelcamError
 from train.skeleton import LAYOUT, NUM_JOINTS
-
-log = logging.getLogger(__name__)
 
 ONNX_FORMAT = "skelcam-onnx-v1"
 ORT_DEFAULT_SEVERITY = 2  # onnxruntime's own default: warnings and above
@@ -64,6 +62,10 @@ class ActionClassifier:
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
         wanted = [p for p in PROVIDERS[device] if p in ort.get_available_providers()]
+        if device == "auto" and not cuda_usable(ort):
+            # No NVIDIA driver: "auto" could never have used a GPU, so it does not try (and
+            # does not warn about a fallback nobody asked for).
+            wanted = [p for p in wanted if p != "CUDAExecutionProvider"]
         # A CUDA provider that cannot load its libraries logs a multi-line error before falling
         # back; we report the fallback ourselves, in one line, below.
         ort.set_default_logger_severity(4)
@@ -95,8 +97,14 @@ class ActionClassifier:
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
         if device == "cuda" and self.device != "cuda":
             raise SkelcamError("device 'cuda' asked for, but ONNX Runtime could not use a GPU")
-        if device == "auto" and "CUDAExecutionProvider" in wanted and self.device != "cuda":
-            log.warning("CUDA provider unavailable (no GPU or CUDA libraries); running on CPU")
+        # Set, not logged: the command line reports it once, after every input was checked, so
+        # that it never stands in front of an unrelated error.
+        self.fallback_warning: str | None = (
+            "CUDA provider unavailable (CUDA libraries missing or no usable GPU); the classifier "
+            "runs on the CPU"
+            if device == "auto" and "CUDAExecutionProvider" in wanted and self.device != "cuda"
+            else None
+        )
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -26,8 +26,9 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from realtime.recognizer import DEFAULT_STRIDE
 from train.errors import SkelcamError, print_error
-from train.shipped import ONNX_MODEL
+from train.shipped import DEFAULT_MODEL, MODELS
 
 QUIT_KEYS = (ord("q"), 27)
 
@@ -55,11 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "every N frames, follow them from their keypoints in between")
     parser.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=False,
                         help="steady the joints with a One Euro filter per person")
-    parser.add_argument("--weights", type=Path, default=ONNX_MODEL,
-                        help="skelcam ONNX classifier (default: the shipped one)")
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--model", choices=tuple(MODELS),
+                       help=f"a shipped classifier by name (default: {DEFAULT_MODEL}): penn = 15 "
+                       "sports (Penn Action), daily = everyday and two-person actions")
+    model.add_argument("--weights", type=Path, help="any skelcam ONNX classifier file")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--stride", type=int, default=4,
-                        help="classify every N frames (default 4)")
+    parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE,
+                        help=f"classify every N frames (default {DEFAULT_STRIDE})")
     parser.add_argument("--max-people", type=int, default=4)
     parser.add_argument("--no-show", action="store_true",
                         help="no window (automatic when there is no display)")
@@ -104,13 +108,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     if args.stride < 1:
         raise SkelcamError("--stride must be at least 1")
+    if args.max_people < 1:
+        raise SkelcamError(f"--max-people must be at least 1 (got {args.max_people})")
     save = check_output_path(args.save) if args.save else None
     log_path = check_log_path(args.log) if args.log else None
-    classifier = ActionClassifier(args.weights, device=args.device)
+    weights = args.weights or MODELS[args.model or DEFAULT_MODEL].onnx
+    classifier = ActionClassifier(weights, device=args.device)
     source = open_source(args.camera if args.camera is not None else str(args.video))
     info = source.info
     backend = create_backend(args.pose, device=args.device, max_people=args.max_people,
                              **pose_options(args))
+    if classifier.fallback_warning:
+        logging.getLogger("skelcam").warning(classifier.fallback_warning)
     console.print(
         f"source {info.name}: {info.width}x{info.height} @ {info.fps:.1f} fps"
         + (f", {info.frame_count} frames" if info.frame_count else "")
@@ -168,7 +177,7 @@ def _clip_decision(recognizer, classifier) -> str:
     scores = recognizer.vote.scores
     if scores is None:
         return "nobody classified"
-    label = recognizer.vote.decide()
+    label = recognizer.vote.decide(classifier.unknown_threshold)
     best = float(scores.max())
     return f"{NO_KNOWN_ACTION_TEXT} (best {classifier.labels[int(scores.argmax())]} {best:.2f})" \
         if label is None else f"{classifier.labels[label]} ({best:.2f})"

@@ -16,7 +16,7 @@ evaluation alike, so that what is measured is what a user sees:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,10 +29,17 @@ def label_for(probabilities: np.ndarray, threshold: float) -> int | None:
 
 @dataclass
 class ClipVote:
-    """Accumulates the subject's probabilities step by step; `decide` gives the clip's label."""
+    """Accumulates the subject's probabilities step by step; `decide` gives the clip's label.
 
-    threshold: float = 0.0
-    steps: list[np.ndarray] = field(default_factory=list)
+    It keeps a running sum, not the steps themselves, so that a camera left on for days holds
+    the same memory as a short clip. The threshold is not kept here: it belongs to the model
+    (`ActionClassifier.unknown_threshold`) and is passed to `decide`, so there is one copy of it.
+    """
+
+    total: np.ndarray | None = None
+    count: int = 0
+    # The subject's probabilities at the latest step (what a per-window evaluation records).
+    last: np.ndarray | None = None
 
     def add(self, boxes: np.ndarray, probabilities: list[np.ndarray]) -> int | None:
         """Record one step: the classified people's boxes [N, 4] and probabilities.
@@ -43,15 +50,17 @@ class ClipVote:
             return None
         areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         subject = int(np.argmax(areas))
-        self.steps.append(np.asarray(probabilities[subject], np.float64))
+        self.last = np.asarray(probabilities[subject], np.float64)
+        self.total = self.last.copy() if self.total is None else self.total + self.last
+        self.count += 1
         return subject
 
     @property
     def scores(self) -> np.ndarray | None:
         """Mean subject probabilities over the steps so far; None before the first step."""
-        return np.mean(self.steps, axis=0) if self.steps else None
+        return None if self.total is None else self.total / self.count
 
-    def decide(self) -> int | None:
+    def decide(self, threshold: float) -> int | None:
         """The clip's label: None when nobody was classified or no known action won."""
         scores = self.scores
-        return None if scores is None else label_for(scores, self.threshold)
+        return None if scores is None else label_for(scores, threshold)

@@ -8,6 +8,7 @@ capture thread read the frame to the moment its overlay is drawn.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -21,6 +22,9 @@ from realtime.recognizer import ActionRecognizer, FrameResult
 from realtime.writer import VideoWriter
 
 STAGES = ("capture", "pose", "track", "classify", "draw", "write")
+# Latency percentiles are over the latest frames only (5 minutes at 30 fps), so that a camera
+# left running does not keep one number per frame forever.
+LATENCY_WINDOW = 9000
 
 
 class Overlay:
@@ -54,7 +58,7 @@ class LoopStats:
     elapsed_s: float = 0.0
     status: str = "finished"
     stage_ms: dict[str, float] = field(default_factory=dict)
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     dropped: int = 0
     people: int = 0
 

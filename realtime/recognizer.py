@@ -5,7 +5,7 @@ into tracked people with smoothed action probabilities, timing each stage.
 
 Time scale: the model was trained on clips of 30 frames/s resampled to its window of T frames, so
 the live buffer keeps `T / 30` seconds of frames at the source's own frame rate and is resampled
-to T frames by `train.preprocess.resample_indices`, the same code that samples training clips.
+to T frames by `train.windowing.resample_indices`, the same code that samples training clips.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from realtime.pose import PoseBackend, Poses
 from realtime.pose.smoothing import KeypointSmoother
 from realtime.tracking import Tracker
 from realtime.window import WindowBuffer
-from train.preprocess import resample_indices
+from train.windowing import DATASET_FPS, resample_indices
 
-DATASET_FPS = 30.0
 DEFAULT_STRIDE = 4
 DEFAULT_SMOOTHING = 0.5
 
@@ -102,7 +101,7 @@ class ActionRecognizer:
         self.buffer = WindowBuffer(self.buffer_frames, classifier.num_persons)
         self.indices = resample_indices(self.buffer_frames, classifier.window)
         self.smoothed: dict[int, np.ndarray] = {}
-        self.vote = ClipVote(classifier.unknown_threshold)
+        self.vote = ClipVote()
         self.smoother = smoother
         self._steps = 0
 

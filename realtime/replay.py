@@ -20,8 +20,8 @@ from realtime.signals import graceful_interrupts
 from realtime.writer import VideoWriter, check_output_path
 from train.data import load_pyskl
 from train.errors import SkelcamError
-from train.preprocess import sample_window, select_persons
 from train.shipped import ONNX_MODEL
+from train.windowing import sample_window, select_persons
 
 DEFAULT_FPS = 30.0
 
@@ -75,6 +75,13 @@ def run_replay(args: argparse.Namespace, console: Console) -> int:
         raise SkelcamError(f"--index {args.index} is outside 0..{len(data.clips) - 1}")
     clip = data.clips[args.index]
     truth = data.class_names[clip.label]
+    if truth not in classifier.labels:
+        raise SkelcamError(
+            f"sample {args.index} is '{truth}', which is not one of the {len(classifier.labels)} "
+            f"classes of '{classifier.path.name}' ({', '.join(classifier.labels[:4])}, ...): "
+            "replay it with the model trained on this data (--weights), or name the pickle's "
+            "classes with --labels"
+        )
 
     kp, sc = select_persons(clip.keypoints, clip.scores, classifier.num_persons)
     window_kp, window_sc = sample_window(kp, sc, classifier.window)
@@ -88,6 +95,14 @@ def run_replay(args: argparse.Namespace, console: Console) -> int:
         with open_source(str(args.video)) as probe:
             size = (probe.info.width, probe.info.height)
             fps = probe.info.fps
+            frames = probe.info.frame_count
+        # A sample's skeletons have one frame per video frame; a video of another length is
+        # another clip, and drawing on it would show skeletons over someone else.
+        if frames is not None and abs(frames - count) > max(1, round(0.02 * count)):
+            raise SkelcamError(
+                f"--video '{args.video}' has {frames} frames but sample {args.index} "
+                f"({clip.name}) has {count}: it is not this sample's video"
+            )
     elif clip.img_shape is not None:
         size = (clip.img_shape[1], clip.img_shape[0])
     else:

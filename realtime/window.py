@@ -1,7 +1,7 @@
 """Per-person sliding windows of poses, in the layout the classifier takes.
 
 The classifier sees `window` frames of up to `num_persons` skeletons at once
-(keypoints [N, M, T, 17, 2], scores [N, M, T, 17], as in `train.preprocess`). Live, each tracked
+(keypoints [N, M, T, 17, 2], scores [N, M, T, 17], as in `train.windowing`). Live, each tracked
 person gets their own window: slot 0 is the person, and with two slots, slot 1 is whoever stands
 nearest to them in that frame, so two-person actions (hugs, handshakes) look like the training
 data that has them.

@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import SHARED
 from train.data import Augment, WindowDataset, load_pyskl
-from train.preprocess import live_window_indices
 from train.skeleton import flip_permutation
+from train.windowing import live_window_indices
 
 QUIET = {"flip": 0.0, "rotate_deg": 0.0, "scale": 0.0, "shear": 0.0, "jitter": 0.0,
          "offset": 0.0, "joint_drop": 0.0, "frame_drop": 0.0, "swap": 0.0, "cut": 0.0,
@@ -61,6 +61,15 @@ def test_augment_indices_mix_both_time_bases() -> None:
     spans_whole = [np.ptp(whole.indices(300, 48, rng)) for _ in range(20)]
     spans_live = [np.ptp(live.indices(300, 48, rng)) for _ in range(20)]
     assert min(spans_whole) > 250 and max(spans_live) == 47
+
+
+def test_live_windows_follow_the_clip_frame_rate() -> None:
+    """A window spans the same seconds at any recording rate: 1.6 s of a 15 fps clip (SBU) is
+    24 source frames, of a clip with no stated rate the datasets' 30 fps, 48 frames."""
+    live = Augment(live_window=1.0, speed=(1.0, 1.0), partial=0.0)
+    rng = np.random.default_rng(3)
+    assert np.ptp(live.indices(300, 48, rng, fps=15.0)) in (23, 24)
+    assert np.ptp(live.indices(300, 48, rng, fps=None)) == 47
 
 
 def test_jitter_is_the_size_asked_for(penn_clip) -> None:

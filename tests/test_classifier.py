@@ -104,22 +104,23 @@ def test_cpu_device_reports_the_cpu_provider(classifier: ActionClassifier) -> No
     assert classifier.device == "cpu"
 
 
-def test_auto_without_gpu_falls_back_with_one_warning(
+def test_auto_without_gpu_runs_on_the_cpu_and_warns_only_when_a_gpu_was_possible(
     cuda_usable: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """'auto' on a machine without a usable GPU runs on the CPU and says so exactly once."""
+    """'auto' without a usable GPU runs on the CPU. It logs nothing itself (the command line
+    reports `fallback_warning` once, after every input was checked), and a fallback is worth a
+    warning only where a GPU could have been used: an NVIDIA driver is installed but CUDA failed.
+    Without a driver, as on this CI machine, there is nothing to warn about."""
+    from realtime.pose.onnx_session import cuda_usable as driver_present
+
     if cuda_usable:
         pytest.skip("a usable GPU is present: 'auto' does not fall back here")
-    with caplog.at_level(logging.WARNING, logger="realtime.classifier"):
+    with caplog.at_level(logging.WARNING):
         auto = ActionClassifier(ONNX_MODEL, device="auto")
     assert auto.providers == ["CPUExecutionProvider"]
     assert auto.device == "cpu"
-    warnings = [r for r in caplog.records if r.name == "realtime.classifier"]
-    # The warning is only owed when CUDA was on offer (onnxruntime-gpu); the CPU-only package
-    # (macOS, ARM) has nothing to fall back from.
-    expected = 1 if "CUDAExecutionProvider" in ort.get_available_providers() else 0
-    assert len(warnings) == expected, [r.getMessage() for r in warnings]
-    assert all(r.levelno == logging.WARNING and "CPU" in r.getMessage() for r in warnings)
+    assert not [r for r in caplog.records if r.name.startswith("realtime")]
+    assert (auto.fallback_warning is not None) == driver_present(ort)
 
 
 def test_fallback_prints_nothing_beyond_the_warning(

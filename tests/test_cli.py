@@ -7,6 +7,7 @@ error promise and signal handling are tested as they ship.
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import signal
 import subprocess
@@ -162,11 +163,11 @@ def test_interrupted_save_leaves_a_playable_file(tmp_path: Path, sig: signal.Sig
     assert 0 < frames < 103
 
 
-def test_replay_draws_a_dataset_sample(tmp_path: Path) -> None:
+def test_replay_draws_a_dataset_sample(tmp_path: Path, penn_subset) -> None:
     out = tmp_path / "replay.mp4"
-    result = skelcam("replay", "--data", CUSTOM16, "--index", "3", "--save", out)
+    result = skelcam("replay", "--data", penn_subset.pickle, "--index", "3", "--save", out)
     assert result.returncode == 0, result.stderr
-    assert "truth class_" in result.stdout
+    assert "truth baseball_pitch" in result.stdout
     frames, fps, width, height = video_props(out)
     assert fps == 30 and frames > 0
     capture = cv2.VideoCapture(str(out))
@@ -175,12 +176,37 @@ def test_replay_draws_a_dataset_sample(tmp_path: Path) -> None:
     assert image.mean() > 1, "the skeleton and top-5 should be drawn on the black canvas"
 
 
-def test_replay_on_its_video(tmp_path: Path) -> None:
+def test_replay_on_its_video(tmp_path: Path, penn_subset) -> None:
+    """A sample as long as the video is drawn on it (a real Penn clip resampled to the NTU
+    clip's frame count stands in for a sample recorded from that video)."""
+    frames = video_props(ONE_PERSON)[0]
+    with penn_subset.pickle.open("rb") as f:
+        raw = pickle.load(f)
+    ann = dict(raw["annotations"][0])
+    idx = np.linspace(0, ann["total_frames"] - 1, frames).round().astype(int)
+    ann.update(keypoint=ann["keypoint"][:, idx], keypoint_score=ann["keypoint_score"][:, idx],
+               total_frames=frames)
+    sample = tmp_path / "sample.pkl"
+    with sample.open("wb") as f:
+        pickle.dump({"split": {}, "annotations": [ann], "label_names": raw["label_names"]}, f)
     out = tmp_path / "replay.mp4"
-    result = skelcam("replay", "--data", CUSTOM16, "--index", "0", "--video", ONE_PERSON,
+    result = skelcam("replay", "--data", sample, "--index", "0", "--video", ONE_PERSON,
                      "--save", out)
     assert result.returncode == 0, result.stderr
     assert video_props(out)[2:] == (1920, 1080)
+
+
+def test_replay_refuses_another_clips_video_and_foreign_labels(tmp_path: Path,
+                                                               penn_subset) -> None:
+    """A video of another length is someone else's clip; a label the model does not know
+    cannot be compared with its prediction. Both are one line, and nothing is written."""
+    out = tmp_path / "replay.mp4"
+    result = skelcam("replay", "--data", penn_subset.pickle, "--index", "3", "--video",
+                     ONE_PERSON, "--save", out)
+    assert_one_line_error(result, "not this sample's video")
+    result = skelcam("replay", "--data", CUSTOM16, "--index", "0", "--save", out)
+    assert_one_line_error(result, "class_6", "not one of the 15 classes", "--labels")
+    assert not out.exists()
 
 
 def test_bad_inputs_get_one_clear_line(tmp_path: Path) -> None:
@@ -201,6 +227,7 @@ def test_bad_inputs_get_one_clear_line(tmp_path: Path) -> None:
         (["--video", ONE_PERSON, "--pose", "mmpose"], "pip install"),
         (["--video", ONE_PERSON, "--log", tmp_path / "no" / "log.jsonl"], "log.jsonl"),
         (["--camera", "57"], "camera"),
+        (["--video", ONE_PERSON, "--max-people", "0"], "--max-people must be at least 1"),
         (["replay", "--data", tmp_path / "none.pkl", "--index", "0", "--save",
           tmp_path / "r.mp4"], "none.pkl"),
     ]

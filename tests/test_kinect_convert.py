@@ -203,6 +203,8 @@ def test_sbu_two_people_folds_and_handshakes(tmp_path: Path) -> None:
         assert gap("right_wrist") < gap("left_wrist")
     data = load_pyskl(summary["out"])
     assert data.num_persons == 2 and data.class_names == list(SBU)
+    assert {a["fps"] for a in raw["annotations"]} == {15.0}
+    assert {c.fps for c in data.clips} == {15.0}
 
 
 def test_ntu_skeleton_two_bodies_mirror_and_splits(tmp_path: Path) -> None:

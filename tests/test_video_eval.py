@@ -100,17 +100,16 @@ def test_decision_rule_takes_the_largest_person() -> None:
     "no known action"."""
     from realtime.decision import ClipVote
 
-    vote = ClipVote(threshold=0.5)
+    vote = ClipVote()
     small, big = [0, 0, 10, 10], [0, 0, 100, 200]
     first = [np.array([0.9, 0.1]), np.array([0.3, 0.7])]
     second = [np.array([0.5, 0.5]), np.array([1.0, 0.0])]
     assert vote.add(np.array([small, big], float), first) == 1
     assert vote.add(np.array([big, small], float), second) == 0
     np.testing.assert_allclose(vote.scores, [0.4, 0.6])
-    assert vote.decide() == 1
-    vote.threshold = 0.61
-    assert vote.decide() is None
-    assert ClipVote().decide() is None
+    assert vote.decide(0.5) == 1
+    assert vote.decide(0.61) is None
+    assert ClipVote().decide(0.0) is None
 
 
 def test_rejection_counts(recorded) -> None:
@@ -130,8 +129,8 @@ def test_rejection_counts(recorded) -> None:
         for r in results:
             recording, _, hit = recording_for(r.clip.path, live(cache))
             vote, _, labels, _, _ = classify_recording(recording, classifier, 4, 0.5)
-            assert hit and vote.decide() is None and all(label is None for label in labels)
-            strict.append(replace(r, clip_label=vote.decide(), window_labels=labels))
+            assert hit and vote.decide(1.01) is None and all(label is None for label in labels)
+            strict.append(replace(r, clip_label=vote.decide(1.01), window_labels=labels))
     finally:
         classifier.unknown_threshold = threshold
     rejected = summarize(strict, names)

@@ -64,6 +64,25 @@ def _convert_skeletons(args: argparse.Namespace, console: Console) -> None:
     )
 
 
+def _merge_daily(args: argparse.Namespace, console: Console) -> None:
+    from train.daily import merge_daily
+
+    summary = merge_daily(args.pickles, args.out, args.unknown_out)
+    datasets = ", ".join(f"{name} {count}" for name, count in summary["per_dataset"].items())
+    smallest, count = summary["smallest_class"]
+    console.print(
+        f"wrote {summary['out']}: {summary['clips']} clips of {summary['classes']} daily classes "
+        f"(train {summary['train']}, test {summary['test']}; {datasets}; smallest class "
+        f"{smallest} {count}); {summary['unknown_clips']} clips of no everyday action"
+        + (f" -> {args.unknown_out}" if args.unknown_out else " left out"),
+        highlight=False, soft_wrap=True,
+    )
+    if summary["missing_labels"]:
+        missing = ", ".join(summary["missing_labels"])
+        Console(stderr=True).print(f"[yellow]warning:[/] no clips for {missing}",
+                                   highlight=False, soft_wrap=True)
+
+
 def _fit(args: argparse.Namespace, console: Console) -> None:
     from train.data import load_pyskl
     from train.fit import FitOptions, fit
@@ -268,6 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
         skeletons.add_argument("folder", type=Path)
         skeletons.add_argument("out", type=Path)
         skeletons.set_defaults(run=_convert_skeletons)
+
+    merge = sub.add_parser("merge-daily", help="merge the converted Kinect sets into one "
+                           "everyday-action label set (train.daily)")
+    merge.add_argument("pickles", type=Path, nargs="+",
+                       help="the nw-ucla, utd-mhad, utkinect and sbu pickles of `convert`")
+    merge.add_argument("--out", type=Path, required=True)
+    merge.add_argument("--unknown-out", type=Path,
+                       help="also write the clips of no everyday action here (for --negatives)")
+    merge.set_defaults(run=_merge_daily)
 
     fit = sub.add_parser("fit", help="train a classifier on a PYSKL pickle")
     fit.add_argument("--data", type=Path, required=True)

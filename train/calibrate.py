@@ -28,10 +28,7 @@ import numpy as np
 
 from train.errors import SkelcamError
 from train.video_eval import LiveSettings
-
-# Frame rates of the skeleton sets used as unknowns: Kinect v1 and v2 record at 30 frames/s;
-# SBU's files were captured at 15.
-DEFAULT_SEQUENCE_FPS = 30.0
+from train.windowing import DATASET_FPS
 
 
 @dataclass
@@ -117,10 +114,10 @@ def score_all(
     classifier = ActionClassifier(onnx_path, device="cpu")
     classifier.temperature, classifier.unknown_threshold = temperature, 0.0
     for group, data, indices in unknown_sets:
-        fps = 15.0 if "sbu" in group.lower() else DEFAULT_SEQUENCE_FPS
         for i in indices:
             clip = data.clips[i]
-            recording = recording_from_clip(clip.keypoints, clip.scores, fps, clip.img_shape)
+            recording = recording_from_clip(clip.keypoints, clip.scores,
+                                            clip.fps or DATASET_FPS, clip.img_shape)
             vote, *_ = classify_recording(recording, classifier, live.stride, live.smoothing)
             unknown.append(Scored(clip.name, group, vote.scores, False))
     return dev, unknown

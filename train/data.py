@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +19,15 @@ import torch
 from torch.utils.data import Dataset
 
 from train.errors import SkelcamError
-from train.preprocess import (
+from train.projection import random_view
+from train.skeleton import NUM_JOINTS, flip_permutation
+from train.windowing import (
+    DATASET_FPS,
     live_window_indices,
     resample_indices,
     sample_window,
     select_persons,
 )
-from train.projection import random_view
-from train.skeleton import NUM_JOINTS, flip_permutation
 
 MAX_PERSONS = 2
 HIPS = (11, 12)
@@ -44,6 +45,9 @@ class Clip:
     # [M, T, 17, 3] metres in camera coordinates, for clips converted from 3D recordings
     # (`train.kinect_convert`); training then re-projects them through random virtual cameras.
     keypoints_3d: np.ndarray | None = None
+    # Frames per second of the recording, when the pickle says (converters of `train.kinect`
+    # write it); None means the datasets' usual 30 (`train.windowing.DATASET_FPS`).
+    fps: float | None = None
 
 
 @dataclass
@@ -55,7 +59,9 @@ class SkeletonDataset:
     class_names: list[str]
     original_labels: list[int]
     source: str
-    extra: dict = field(default_factory=dict)
+    # The file's whole label table (`class_names` has only the labels that occur), which tells
+    # which data set a converted pickle is even when it holds a subset of its classes.
+    label_names: list[str] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -116,7 +122,8 @@ def load_pyskl(path: str | Path, label_names: Sequence[str] | None = None) -> Sk
         split: [by_name[n] for n in members if n in by_name]
         for split, members in raw["split"].items()
     }
-    return SkeletonDataset(clips, splits, class_names, original, str(path))
+    return SkeletonDataset(clips, splits, class_names, original, str(path),
+                           None if names is None else [str(n) for n in names])
 
 
 def _class_names(names: Sequence[str] | None, original: list[int], path: Path) -> list[str]:
@@ -165,7 +172,11 @@ def _clip_from_annotation(ann: dict, path: Path) -> Clip:
         if points_3d.shape != (*keypoints.shape[:3], 3):
             raise SkelcamError(f"'{path}': clip '{name}' has keypoint_3d of shape "
                                f"{points_3d.shape}, expected {(*keypoints.shape[:3], 3)}")
-    return Clip(name, label, keypoints, np.nan_to_num(scores), img_shape, points_3d)
+    fps = ann.get("fps")
+    if fps is not None and not (np.isfinite(fps) and fps > 0):
+        raise SkelcamError(f"'{path}': clip '{name}' has fps {fps!r}, expected a positive number")
+    return Clip(name, label, keypoints, np.nan_to_num(scores), img_shape, points_3d,
+                None if fps is None else float(fps))
 
 
 def stratified_split(
@@ -196,7 +207,7 @@ class Augment:
     the model's normalization, so the model learns them in the units it runs in.
 
     Time (`live_window`, `speed`, `partial`, `loop`): with probability `live_window` a window is
-    drawn like the live buffer (`train.preprocess.live_window_indices`), at a speed drawn
+    drawn like the live buffer (`train.windowing.live_window_indices`), at a speed drawn
     log-uniformly from `speed`; otherwise the whole clip (a random crop of at least `min_crop`)
     is resampled to the window, the benchmark's protocol.
     Geometry: mirroring (`flip`, which swaps left and right joints so a mirrored left arm is still
@@ -230,12 +241,17 @@ class Augment:
     # (`train.projection.random_view`) instead of the converter's fixed front view.
     virtual_camera: float = 0.8
 
-    def indices(self, num_frames: int, window: int, rng: np.random.Generator) -> np.ndarray:
-        """Which frames of a clip make up one training window (see the class docstring)."""
+    def indices(
+        self, num_frames: int, window: int, rng: np.random.Generator, fps: float | None = None
+    ) -> np.ndarray:
+        """Which frames of a clip recorded at `fps` (None: `DATASET_FPS`) make up one training
+        window (see the class docstring)."""
         if rng.random() >= self.live_window:
             return resample_indices(num_frames, window, rng, self.min_crop)
         lo, hi = np.log(self.speed)
-        speed = float(np.exp(rng.uniform(lo, hi)))
+        # Live, a window spans the same seconds whatever the source's rate, so a 15 fps clip
+        # advances half a source frame per window frame.
+        speed = float(np.exp(rng.uniform(lo, hi))) * (fps or DATASET_FPS) / DATASET_FPS
         filled = int(rng.integers(window // 2, window + 1)) if rng.random() < self.partial \
             else window
         return live_window_indices(num_frames, window, rng, speed, filled,
@@ -331,7 +347,7 @@ class WindowDataset(Dataset):
         else:
             # One generator per (seed, epoch, item): runs are reproducible and resumable.
             rng = np.random.default_rng((self.seed, self.epoch, i))
-            idx = self.augment.indices(kp.shape[1], self.window, rng)
+            idx = self.augment.indices(kp.shape[1], self.window, rng, clip.fps)
             kp, sc = kp[:, idx], sc[:, idx]
             if clip.keypoints_3d is not None and rng.random() < self.augment.virtual_camera:
                 points, _ = select_persons(clip.keypoints_3d, clip.scores, self.num_persons)

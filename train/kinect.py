@@ -163,6 +163,8 @@ SBU_FOLDS: tuple[tuple[str, ...], ...] = (
     ("s02s01", "s02s06", "s03s02", "s03s06"),
     ("s04s02", "s04s03", "s04s06", "s06s02", "s06s03"),
 )
+# SBU's files were captured at 15 frames/s (the dataset's readme), half Kinect's usual rate.
+SBU_FPS = 15.0
 SBU_SPLITS: tuple[str, ...] = tuple(
     f"fold{k}_{part}" for k in range(1, len(SBU_FOLDS) + 1) for part in ("train", "test")
 )
@@ -199,7 +201,7 @@ def read_sbu(path: Path, folder: Path, warn: Warn) -> list[Sample]:
                            f"got {rows.shape[1]}")
     values = _frames(rows[:, 1:].reshape(-1, 2, 15, 3), (2, 15, 3), path)
     joints = sbu_camera(values).transpose(1, 0, 2, 3)
-    clip = coco_clip(f"{pair}_{action}_{take}", joints, SBU_TO_COCO)
+    clip = coco_clip(f"{pair}_{action}_{take}", joints, SBU_TO_COCO, fps=SBU_FPS)
     if not any(pair in pairs for pairs in SBU_FOLDS):
         warn(f"'{path}': subject pair {pair} is in none of SBU's folds; it is in no split")
         return [Sample(_labelled(clip, label), ())]

@@ -22,6 +22,9 @@ import numpy as np
 
 from train.skeleton import JOINT_NAMES, NUM_JOINTS
 
+# Kinect v1 and v2 record skeletons at 30 frames/s.
+KINECT_FPS = 30.0
+
 # COCO joints that a Kinect-style skeleton has. Kinect has no nose: its Head joint (the centre of
 # the head) stands in for it. No Kinect skeleton has eyes or ears; they get score 0.
 MAPPED_COCO_JOINTS: tuple[str, ...] = (
@@ -89,13 +92,15 @@ def coco_clip(
     scores: np.ndarray | None = None,
     pixels: np.ndarray | None = None,
     img_shape: tuple[int, int] = DEFAULT_IMAGE_SHAPE,
+    fps: float = KINECT_FPS,
 ) -> dict:
     """A PYSKL annotation (without its label) from source joints in the OpenCV camera frame.
 
     `joints` [M, T, J, 3] metres; `scores` [M, T, J] (default 1), forced to 0 wherever a joint
     is missing (non-finite, or not in front of the camera, which is how Kinect writes "no
     skeleton this frame"); `pixels` [M, T, J, 2] the source's own 2D joints, else the default
-    camera's projection. Missing joints are stored as zeros with score 0.
+    camera's projection; `fps` the recording's frame rate, stored so that training and replays
+    run the clip at its real speed. Missing joints are stored as zeros with score 0.
     """
     joints = np.asarray(joints, np.float64)
     if scores is None:
@@ -123,6 +128,7 @@ def coco_clip(
         "img_shape": img_shape,
         "original_shape": img_shape,
         "total_frames": t,
+        "fps": float(fps),
         "keypoint": keypoint,
         "keypoint_score": keypoint_score,
         "keypoint_3d": keypoint_3d,

@@ -129,10 +129,12 @@ def classify_recording(recording, classifier, stride: int, smoothing: float):
     blank = np.zeros((recording.height, recording.width, 3), np.uint8)
     started = time.perf_counter()
     with_people = 0
+    windows = []
     for index in range(len(recording)):
         result = recognizer.step(blank, index)
         with_people += len(result.track_ids) > 0
-    windows = recognizer.vote.steps
+        if result.classified:
+            windows.append(recognizer.vote.last)
     labels = [label_for(p, classifier.unknown_threshold) for p in windows]
     return recognizer.vote, windows, labels, time.perf_counter() - started, with_people
 
@@ -147,7 +149,7 @@ def evaluate_clip(clip: ManifestClip, classifier, live: LiveSettings,
         clip=clip, frames=len(recording), fps=recording.fps, pose_seconds=pose_seconds,
         classify_seconds=seconds, cached=cached, frames_with_people=with_people,
         window_probabilities=np.array(windows).reshape(-1, k), window_labels=labels,
-        clip_probabilities=vote.scores, clip_label=vote.decide(),
+        clip_probabilities=vote.scores, clip_label=vote.decide(classifier.unknown_threshold),
     )
 
 
