@@ -3,7 +3,8 @@
 Each line: `time` (s), `frame`, `track_id`, `box`, `label` (the decision shown for that person
 at that moment: a class name, or null for "no known action"; `realtime.decision`) and `top5`.
 
-Lines are flushed as they are written, so an interrupted run keeps every line so far and another
+Each line is flushed to the file as soon as it is written, so a run that is killed (even with
+SIGKILL, which runs no cleanup) keeps every line so far and never leaves half a line, and another
 program can follow the file while skelcam runs.
 """
 
@@ -44,8 +45,8 @@ class ActionLog:
                          for label, p in zip(top.labels, top.probabilities, strict=True)],
             }
             self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
             self.lines += 1
-        self._file.flush()
 
     def close(self) -> None:
         if not self._file.closed:

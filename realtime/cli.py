@@ -6,7 +6,9 @@
 
 Every input is checked before any work starts (save path, weights, source, pose backend), and
 each problem is reported as one line with a non-zero exit. Stopping with q, Esc, Ctrl-C or
-SIGTERM finalizes the saved video and the log, so an interrupted run leaves playable files.
+SIGTERM finalizes the saved video and the log, so an interrupted run leaves playable files; a
+killed one (SIGKILL, a crash) leaves a video readable up to about its last second and every log
+line written so far.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--camera", type=int, metavar="INDEX", help="webcam index, e.g. 0")
     source.add_argument("--video", type=Path, metavar="PATH", help="a video file")
-    parser.add_argument("--save", type=Path, metavar="OUT", help="write the annotated video "
-                        "(.mp4 or .avi)")
+    parser.add_argument("--save", type=Path, metavar="OUT", help="write the annotated video: "
+                        ".mp4 (fragmented, H.264), .mkv (H.264) or .avi (MPEG-4 part 2)")
     parser.add_argument("--log", type=Path, metavar="OUT.jsonl",
                         help="one JSON line per person per classification")
     parser.add_argument("--pose", default="auto",

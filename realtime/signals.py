@@ -1,11 +1,12 @@
 """Make Ctrl-C and `kill` end a run through the normal `with`-block cleanup.
 
-The output video is only playable once `cv2.VideoWriter.release()` has written the container's
-index, so an interrupted run must unwind through the writer's `close()`. Python already turns
-SIGINT into `KeyboardInterrupt`, but SIGTERM (what `kill`, `timeout` and process managers send)
-terminates without running any cleanup. `graceful_interrupts` makes both raise
-`KeyboardInterrupt`; `deferred_interrupts` keeps a second signal from aborting that cleanup half
-way, which would leave a file with no index.
+The saved video is readable at every moment (`realtime.writer`), but its last second, still in
+the encoder's current fragment, only reaches the file when the writer's `close()` runs, so an
+interrupted run must unwind through it. Python already turns SIGINT into `KeyboardInterrupt`,
+but SIGTERM (what `kill`, `timeout` and process managers send) terminates without running any
+cleanup. `graceful_interrupts` makes both raise `KeyboardInterrupt`; `deferred_interrupts` keeps
+a second signal from aborting that cleanup half way. SIGKILL cannot be caught: it costs the last
+second of video and nothing more.
 
 Signal handlers can only be installed from the main thread; elsewhere both helpers do nothing.
 """

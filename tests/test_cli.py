@@ -10,11 +10,13 @@ import json
 import pickle
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -163,6 +165,45 @@ def test_interrupted_save_leaves_a_playable_file(tmp_path: Path, sig: signal.Sig
     assert 0 < frames < 103
 
 
+def mp4_fragments(path: Path) -> int:
+    """How many complete `moof` fragments the MP4 file at `path` holds (0 if it is missing)."""
+    data = path.read_bytes() if path.exists() else b""
+    fragments, offset = 0, 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        if size < 8 or offset + size > len(data):
+            break
+        fragments += kind == b"moof"
+        offset += size
+    return fragments
+
+
+def test_sigkill_leaves_a_readable_video_and_whole_log_lines(tmp_path: Path) -> None:
+    """SIGKILL runs no cleanup: what was saved must already be readable when it arrives."""
+    out, log = tmp_path / "killed.mp4", tmp_path / "killed.jsonl"
+    proc = subprocess.Popen([*SKELCAM, "--video", str(ONE_PERSON), "--save", str(out), "--log",
+                             str(log), "--pose", "mediapipe", "--no-show"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    seen = 0
+    while time.monotonic() < deadline and proc.poll() is None and seen < 1:
+        seen = mp4_fragments(out)
+        time.sleep(0.05)
+    running = proc.poll() is None
+    proc.kill()
+    _, stderr = proc.communicate(timeout=60)
+    assert running and seen >= 1, f"no fragment before the run ended or timed out: {stderr}"
+    assert proc.returncode == -signal.SIGKILL
+    frames, fps, width, height = video_props(out)
+    # Every fragment seen before the kill (a second, 30 frames, each), and not the whole clip.
+    assert 30 * seen <= frames < 103
+    assert (fps, width, height) == (30, 1920, 1080)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all(0 <= r["frame"] < 103 for r in records)
+
+
 def test_replay_draws_a_dataset_sample(tmp_path: Path, penn_subset) -> None:
     out = tmp_path / "replay.mp4"
     result = skelcam("replay", "--data", penn_subset.pickle, "--index", "3", "--save", out)
@@ -220,7 +261,7 @@ def test_bad_inputs_get_one_clear_line(tmp_path: Path) -> None:
         (["--video", tmp_path], "directory"),
         (["--video", text], "not a video"),
         (["--video", ONE_PERSON, "--save", tmp_path / "no" / "out.mp4"], "out.mp4"),
-        (["--video", ONE_PERSON, "--save", tmp_path / "out.mkv"], ".mkv"),
+        (["--video", ONE_PERSON, "--save", tmp_path / "out.webm"], ".webm"),
         (["--video", ONE_PERSON, "--weights", foreign], "foreign.onnx"),
         (["--video", ONE_PERSON, "--weights", tmp_path / "none.onnx"], "does not exist"),
         (["--video", ONE_PERSON, "--pose", "openpose"], "openpose"),
@@ -234,4 +275,4 @@ def test_bad_inputs_get_one_clear_line(tmp_path: Path) -> None:
     for args, needle in cases:
         result = skelcam(*args, timeout=60)
         assert_one_line_error(result, needle)
-    assert not (tmp_path / "out.mkv").exists()
+    assert not (tmp_path / "out.webm").exists()

@@ -1,20 +1,27 @@
-"""Tests of `realtime.writer` and `realtime.signals`: round trips, bad paths, interrupted runs."""
+"""Tests of `realtime.writer` and `realtime.signals`: round trips, bad paths, interrupted and
+killed runs. Every video is decoded back, with OpenCV (as the rest of the suite reads videos) and
+with PyAV (to see the codec and the container's layout)."""
 
 from __future__ import annotations
 
+import logging
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
 import threading
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
 
+from realtime import writer as writer_module
 from realtime.signals import deferred_interrupts, graceful_interrupts
-from realtime.writer import VideoWriter, check_output_path
+from realtime.writer import VideoWriter, check_output_path, h264_encoder
 from train.errors import SkelcamError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,7 +47,40 @@ def read_back(path: Path) -> tuple[list[np.ndarray], float]:
     return frames, fps
 
 
-@pytest.mark.parametrize(("name", "fps"), [("out.mp4", 30.0), ("out.avi", 25.0), ("OUT.MP4", 15)])
+def codec_of(path: Path) -> str:
+    """The video codec of `path` as FFmpeg names it (h264, mpeg4)."""
+    with av.open(str(path)) as container:
+        return container.streams.video[0].codec_context.name
+
+
+def expected_codec(name: str) -> str:
+    """What the writer should use for `name` with the FFmpeg this test runs on."""
+    if Path(name).suffix.lower() == ".avi" or h264_encoder() is None:
+        return "mpeg4"
+    return "h264"
+
+
+def mp4_boxes(path: Path) -> list[str]:
+    """The types of the complete top-level boxes of an MP4 file, in order."""
+    data = path.read_bytes()
+    boxes, offset = [], 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        if size < 8 or offset + size > len(data):
+            break
+        boxes.append(kind.decode("ascii"))
+        offset += size
+    return boxes
+
+
+def test_pyav_has_an_h264_encoder() -> None:
+    """PyAV's wheels bundle x264; without it every other test here would only see the fallback."""
+    assert h264_encoder() == "libx264"
+
+
+@pytest.mark.parametrize(
+    ("name", "fps"), [("out.mp4", 30.0), ("out.avi", 25.0), ("OUT.MP4", 15), ("out.mkv", 24.0)]
+)
 def test_round_trip(tmp_path: Path, name: str, fps: float) -> None:
     levels = [20 * i for i in range(12)]
     with VideoWriter(tmp_path / name, fps, (WIDTH, HEIGHT), queue_size=2) as writer:
@@ -48,6 +88,7 @@ def test_round_trip(tmp_path: Path, name: str, fps: float) -> None:
             writer.write(grey_frame(level))
     assert writer.frames_written == len(levels)
     assert writer.write_ms > 0
+    assert codec_of(tmp_path / name) == expected_codec(name)
 
     frames, read_fps = read_back(tmp_path / name)
     assert len(frames) == len(levels)
@@ -55,6 +96,72 @@ def test_round_trip(tmp_path: Path, name: str, fps: float) -> None:
     assert all(frame.shape == (HEIGHT, WIDTH, 3) for frame in frames)
     # Lossy codecs, so only check that each frame is the one that was written.
     assert [float(frame.mean()) for frame in frames] == pytest.approx(levels, abs=6)
+
+
+def test_mp4_is_fragmented_with_a_keyframe_every_second(tmp_path: Path) -> None:
+    """Header and empty index first, then one fragment per second: what survives a kill."""
+    path = tmp_path / "out.mp4"
+    with VideoWriter(path, 10, (WIDTH, HEIGHT)) as writer:
+        for level in range(35):
+            writer.write(grey_frame(level))
+    boxes = mp4_boxes(path)
+    assert boxes[:2] == ["ftyp", "moov"]
+    assert boxes[2:-1] == ["moof", "mdat"] * 4, boxes  # frames 0-9, 10-19, 20-29, 30-34
+    assert boxes[-1] == "mfra"  # the fragment index, written by a clean close
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.pix_fmt == "yuv420p"
+        keyframes = [i for i, packet in enumerate(container.demux(stream))
+                     if packet.size and packet.is_keyframe]
+    assert keyframes == [0, 10, 20, 30]
+
+
+def test_ntsc_frame_rate_is_stored_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    with VideoWriter(path, 30000 / 1001, (WIDTH, HEIGHT)) as writer:
+        for level in range(5):
+            writer.write(grey_frame(level))
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].average_rate == Fraction(30000, 1001)
+    assert read_back(path)[1] == pytest.approx(29.97, abs=0.001)
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.avi"])
+def test_odd_frame_size_gets_one_copied_column_and_row(tmp_path: Path, name: str) -> None:
+    """yuv420p needs even sides: 161x121 is saved as 162x122, the last column and row repeated."""
+    image = np.zeros((121, 161, 3), np.uint8)
+    image[:, -1] = 250  # a bright last column and a mid-grey last row
+    image[-1, :] = 120
+    with VideoWriter(tmp_path / name, 30, (161, 121)) as writer:
+        writer.write(image)
+    (frame,), _ = read_back(tmp_path / name)
+    assert frame.shape == (122, 162, 3)
+    assert float(frame[:100, -2:].mean()) == pytest.approx(250, abs=12)
+    assert float(frame[-2:, :100].mean()) == pytest.approx(120, abs=12)
+    assert float(frame[:100, :100].mean()) == pytest.approx(0, abs=6)
+
+
+def test_without_h264_mp4_and_mkv_fall_back_to_mpeg4_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(writer_module, "H264_ENCODERS", ("no-such-h264-encoder",))
+    h264_encoder.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="realtime.writer"):
+            for name in ("out.mp4", "out.mkv", "again.mp4"):
+                with VideoWriter(tmp_path / name, 30, (WIDTH, HEIGHT)) as writer:
+                    for level in (0, 100, 200):
+                        writer.write(grey_frame(level))
+                assert writer.codec == "mpeg4"
+                assert codec_of(tmp_path / name) == "mpeg4"
+                frames, _ = read_back(tmp_path / name)
+                assert [float(f.mean()) for f in frames] == pytest.approx([0, 100, 200], abs=6)
+    finally:
+        h264_encoder.cache_clear()  # monkeypatch restores the list; the next call re-checks
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "no H.264 encoder" in warnings[0] and "MPEG-4 part 2" in warnings[0]
+    assert "\n" not in warnings[0] and len(warnings[0]) < 70  # one line, even in a narrow terminal
 
 
 def test_writer_copies_the_frame(tmp_path: Path) -> None:
@@ -95,8 +202,8 @@ def test_close_is_idempotent_and_write_after_close_fails(tmp_path: Path) -> None
     [
         ("missing/out.mp4", "directory .* does not exist"),
         ("a_directory", "is a directory"),
-        ("out.mkv", r"unsupported extension '\.mkv' \(supported: \.avi, \.mp4\)"),
-        ("out", r"unsupported extension '' \(supported: \.avi, \.mp4\)"),
+        ("out.webm", r"unsupported extension '\.webm' \(supported: \.avi, \.mkv, \.mp4\)"),
+        ("out", r"unsupported extension '' \(supported: \.avi, \.mkv, \.mp4\)"),
     ],
 )
 def test_unusable_output_path_fails_before_writing(tmp_path: Path, name: str, message: str) -> None:
@@ -107,6 +214,27 @@ def test_unusable_output_path_fails_before_writing(tmp_path: Path, name: str, me
     with pytest.raises(SkelcamError, match=message):
         VideoWriter(tmp_path / name, 30, (WIDTH, HEIGHT))
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_is_one_error_line(tmp_path: Path) -> None:
+    """A write that fails mid-run (here: every write, ENOSPC) ends the run with a SkelcamError."""
+    path = tmp_path / "full.mp4"
+    path.symlink_to("/dev/full")
+    with (
+        pytest.raises(SkelcamError, match=r"cannot save video to '.*full\.mp4': .*space"),
+        VideoWriter(path, 10, (WIDTH, HEIGHT)) as writer,
+    ):
+        for level in range(100):
+            writer.write(grey_frame(level))
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_that_refuses_new_files_is_one_error_line() -> None:
+    """/proc refuses new files even to root, for whom `os.access` says every folder is writable."""
+    with pytest.raises(SkelcamError, match=r"^cannot save video to '/proc/out\.mp4': cannot "
+                                           r"write to '/proc' \(No such file or directory\)$"):
+        check_output_path("/proc/out.mp4")
 
 
 def test_output_path_check_leaves_an_existing_file_alone(tmp_path: Path) -> None:
@@ -159,7 +287,7 @@ INTERRUPTED_RUN = textwrap.dedent(
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("name", ["out.mp4", "out.avi"])
+@pytest.mark.parametrize("name", ["out.mp4", "out.mkv", "out.avi"])
 def test_interrupted_run_leaves_a_playable_file(
     tmp_path: Path, signum: signal.Signals, name: str
 ) -> None:
@@ -186,3 +314,60 @@ def test_interrupted_run_leaves_a_playable_file(
     assert process.returncode == 130, stderr
     frames, _ = read_back(path)
     assert len(frames) > 10
+
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import itertools
+    import sys
+    import time
+
+    import numpy as np
+
+    from realtime.writer import VideoWriter
+
+    frame = np.zeros((120, 160, 3), np.uint8)
+    with VideoWriter(sys.argv[1], 30, (160, 120)) as writer:
+        for i in itertools.count():
+            frame[:] = i % 256
+            writer.write(frame)
+            print(writer.frames_written, flush=True)
+            time.sleep(0.01)
+    """
+)
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.mkv"])
+def test_sigkill_loses_at_most_the_last_second(tmp_path: Path, name: str) -> None:
+    """SIGKILL runs no cleanup at all: the file must already hold every finished fragment."""
+    path = tmp_path / name
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(60, process.kill)
+    watchdog.start()
+    encoded = 0
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            encoded = int(line)
+            if encoded >= 80:
+                break
+        process.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate()
+    finally:
+        watchdog.cancel()
+        process.kill()
+    assert encoded >= 80, f"the writing process failed: {stderr}"
+    assert process.returncode == -signal.SIGKILL
+    assert codec_of(path) == expected_codec(name)
+    frames, fps = read_back(path)
+    assert fps == pytest.approx(30)
+    # At least every frame up to the last keyframe before `encoded` (a fragment a second).
+    assert len(frames) >= encoded - 30
+    levels = [float(frame.mean()) for frame in frames]
+    assert levels == pytest.approx(list(range(len(frames))), abs=6)
