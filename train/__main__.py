@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from train.errors import SkelcamError, print_error
+from train.errors import ReportedElsewhere, SkelcamError, print_error
 from train.preprocess import FEATURE_GROUPS
 
 # The everyday-action skeleton sets `train.kinect_convert` reads (named here so that building
@@ -84,6 +84,21 @@ def _merge_daily(args: argparse.Namespace, console: Console) -> None:
 
 
 def _fit(args: argparse.Namespace, console: Console) -> None:
+    """Also what every process of `torchrun --nproc-per-node N -m train fit ...` runs: the
+    session is opened before the data is read, so that a bad input is reported once, not N
+    times (`train.distributed`), and only rank 0 prints."""
+    from train.distributed import session
+
+    with session(args.device) as ranks:
+        summary = _load_and_fit(args, console)
+    if ranks.is_main:
+        console.print(
+            f"best validation top-1 {summary['best_val_top1']:.2%} in "
+            f"{summary['seconds']:.0f} s; checkpoints in {args.out}"
+        )
+
+
+def _load_and_fit(args: argparse.Namespace, console: Console) -> dict:
     from train.data import load_pyskl
     from train.fit import FitOptions, fit
 
@@ -101,12 +116,8 @@ def _fit(args: argparse.Namespace, console: Console) -> None:
         init=str(args.init) if args.init else None, warmup_epochs=args.warmup_epochs,
     )
     negatives = [_load_negatives(spec, args.exclude_classes) for spec in args.negatives]
-    summary = fit(data, args.train_split, args.val_split, args.out, options, console, args.resume,
-                  negatives)
-    console.print(
-        f"best validation top-1 {summary['best_val_top1']:.2%} in {summary['seconds']:.0f} s; "
-        f"checkpoints in {args.out}"
-    )
+    return fit(data, args.train_split, args.val_split, args.out, options, console, args.resume,
+               negatives)
 
 
 def _parse_augment(text: str):
@@ -304,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", type=Path, required=True, help="folder for checkpoints")
     fit.add_argument("--labels", type=Path, help="class names, one per line")
     fit.add_argument("--epochs", type=int, default=60)
-    fit.add_argument("--batch-size", type=int, default=32)
+    fit.add_argument("--batch-size", type=int, default=32,
+                     help="windows per step and process (under torchrun: per GPU)")
     fit.add_argument("--lr", type=float, default=0.05)
     fit.add_argument("--window", type=int, default=48)
     fit.add_argument("--seed", type=int, default=0)
@@ -381,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         args.run(args, console)
+    except ReportedElsewhere:
+        return 1
     except SkelcamError as exc:
         print_error(str(exc))
         return 2

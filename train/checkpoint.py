@@ -8,6 +8,8 @@ truncated checkpoint where a good one was.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -30,6 +32,20 @@ def save_checkpoint(path: str | Path, model: SkeletonClassifier, class_names: li
         **extra,
     }
     atomic_write(path, lambda handle: torch.save(state, handle))
+
+
+def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a state_dict's names, dtypes, shapes and values, wherever the tensors live.
+
+    Equal digests mean bit-identical weights: distributed training checks its ranks agree with
+    it every epoch, and its summary records it so that a run can be compared with its checkpoint.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -18,3 +18,11 @@ def print_error(message: str) -> None:
 
     Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False,
                                soft_wrap=True)
+
+
+class ReportedElsewhere(Exception):
+    """This process failed, but another process of the same distributed run reports why.
+
+    Raised by `train.distributed.session` in every rank but the first to fail, so that a run of
+    N processes ends with one error line; the command line exits non-zero without printing.
+    """

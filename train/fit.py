@@ -1,4 +1,11 @@
-"""Training loop: SGD with a cosine schedule, validation each epoch, best/last checkpoints."""
+"""Training loop: SGD with a cosine schedule, validation each epoch, best/last checkpoints.
+
+Under torchrun (`train.distributed`) the same loop runs on every process with the model in
+DistributedDataParallel: each rank trains on its own shard of every epoch's windows, validates
+on its shard of the validation clips, and the counts are summed, so every rank sees the same
+numbers and picks the same best epoch; rank 0 alone prints and writes. Run alone, every
+collective step is a no-op and the loop computes what it always did.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +23,12 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
-from train.checkpoint import read_checkpoint, save_checkpoint
+from train.checkpoint import read_checkpoint, save_checkpoint, weights_digest
 from train.data import Augment, SkeletonDataset, WindowDataset, stratified_split
+from train.distributed import Session, session
 from train.errors import SkelcamError
 from train.model import ModelConfig, SkeletonClassifier, build_model
 from train.preprocess import FEATURE_GROUPS
@@ -32,6 +42,7 @@ class FitOptions:
     """Hyper-parameters of one training run (saved beside the checkpoints)."""
 
     epochs: int = 60
+    # Per process: under torchrun with N processes each step trains on N x batch_size windows.
     batch_size: int = 32
     lr: float = 0.05
     weight_decay: float = 5e-4
@@ -53,14 +64,6 @@ class FitOptions:
     # A checkpoint of the same architecture and classes to start from (fine-tuning), e.g. the
     # shipped model when only the augmentations or the negatives change.
     init: str | None = None
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SkelcamError(f"device '{name}' asked for, but torch sees no CUDA GPU")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -97,10 +100,30 @@ def fit(
 
     `negatives` are clips of none of the data set's actions (data set, clip indices), mixed into
     training with the outlier-exposure loss; validation stays on the data set's own split.
+    Started by torchrun, every process calls this with the same arguments (see the module
+    docstring); each returns the same summary but for its own `seconds` and `device`.
     """
+    with session(options.device) as ranks:
+        return _fit(ranks, data, train_split, val_split, out_dir, options,
+                    console if ranks.is_main else Console(quiet=True), resume, negatives or [])
+
+
+def _fit(
+    ranks: Session,
+    data: SkeletonDataset,
+    train_split: str,
+    val_split: str | None,
+    out_dir: Path,
+    options: FitOptions,
+    console: Console,
+    resume: bool,
+    negatives: list[tuple[SkeletonDataset, list[int]]],
+) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(options.seed)
-    device = pick_device(options.device)
+    # Each rank its own dropout masks; the initial weights are rank 0's (DDP broadcasts them),
+    # and the windows' augmentation is drawn per window (`WindowDataset`), whichever rank gets it.
+    seed_everything(options.seed + ranks.rank)
+    device = ranks.device
     train_idx, val_idx, val_name = resolve_splits(
         data, train_split, val_split, options.val_fraction, options.seed
     )
@@ -122,21 +145,26 @@ def fit(
     negative_sets = [
         WindowDataset(neg, idx, config.window, config.num_persons, options.augment,
                       options.seed + 1 + n, label=NO_ACTION)
-        for n, (neg, idx) in enumerate(negatives or []) if idx
+        for n, (neg, idx) in enumerate(negatives) if idx
     ]
     epoch_sets = [train_set, *negative_sets]
     if negative_sets:
         train_set = ConcatDataset(epoch_sets)
-    val_set = WindowDataset(data, val_idx, config.window, config.num_persons)
+    val_set = WindowDataset(data, val_idx[ranks.rank::ranks.world], config.window,
+                            config.num_persons)
     loader_gen = torch.Generator().manual_seed(options.seed)
     sampler = _EpochSampler(len(epoch_sets[0]), len(train_set) - len(epoch_sets[0]),
-                            options.negative_share, loader_gen)
+                            options.negative_share, loader_gen, ranks.rank, ranks.world)
     train_loader = DataLoader(train_set, options.batch_size, sampler=sampler, drop_last=True)
     val_loader = DataLoader(val_set, options.batch_size * 2)
+    steps_per_epoch = len(train_loader)
+    if steps_per_epoch == 0:
+        per_rank = " per process" if ranks.world > 1 else ""
+        raise SkelcamError(f"{len(sampler)} training windows per epoch{per_rank} make no batch "
+                           f"of {options.batch_size}; lower --batch-size")
 
     optimizer = torch.optim.SGD(model.parameters(), lr=options.lr, momentum=0.9, nesterov=True,
                                 weight_decay=options.weight_decay)
-    steps_per_epoch = len(train_loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _warmup_cosine(options.warmup_epochs * steps_per_epoch,
                                   options.epochs * steps_per_epoch)
@@ -149,20 +177,37 @@ def fit(
         state = read_checkpoint(last_path)
         if state["config"] != config.to_dict():
             raise SkelcamError(f"'{last_path}' was trained with another data set or model config")
+        # Another process count would shard the epochs and count the LR schedule's steps
+        # differently from the run being continued.
+        trained_on = state.get("world_size", 1)
+        if trained_on != ranks.world:
+            raise SkelcamError(f"'{last_path}' was trained by {trained_on} process(es); resume "
+                               f"it with as many (torchrun --nproc-per-node), not {ranks.world}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         loader_gen.set_state(state["loader_rng"])
         start_epoch, best, history = state["epoch"], state["best_val_top1"], state["history"]
         console.print(f"resuming from epoch {start_epoch} (best val top-1 {best:.2%})")
+    # The module trains wrapped; the plain module validates and is saved, so checkpoints hold
+    # its own state_dict (no "module." prefix), the same file as a single-process run's.
+    trainee: nn.Module = model
+    if ranks.world > 1:
+        trainee = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            forward_sync_buffers=False,
+        )
 
+    processes = (f" x {ranks.world} processes (batch {options.batch_size} each)"
+                 if ranks.world > 1 else "")
     console.print(
-        f"training on {device}: {len(train_idx)} train / {len(val_idx)} val clips "
+        f"training on {device}{processes}: {len(train_idx)} train / {len(val_idx)} val clips "
         f"+ {sum(len(d) for d in negative_sets)} of no known action "
         f"(val = {val_name}), {data.num_classes} classes, {config.num_persons} person(s), "
         f"window {config.window}"
     )
     started = time.perf_counter()
+    digests: list[str] = []
     with _progress(console) as progress:
         epochs_task = progress.add_task("epochs", total=options.epochs, completed=start_epoch,
                                         stats="")
@@ -170,22 +215,30 @@ def fit(
             for part in epoch_sets:
                 part.epoch = epoch
             batch_task = progress.add_task(f"epoch {epoch + 1}", total=steps_per_epoch, stats="")
-            loss, acc = _train_epoch(model, train_loader, optimizer, scheduler, criterion, device,
-                                     progress, batch_task)
+            sums = _train_epoch(trainee, train_loader, optimizer, scheduler, criterion, device,
+                                progress, batch_task)
+            total_loss, correct, seen, seen_known = ranks.sum(sums)
+            loss, acc = total_loss / seen, correct / max(1, seen_known)
             progress.remove_task(batch_task)
-            val_acc = evaluate_accuracy(model, val_loader, device)
+            ranks.average_batchnorm(model)
+            digests = _same_weights(ranks, model)
+            val_correct, val_seen = ranks.sum(count_correct(model, val_loader, device))
+            val_acc = val_correct / val_seen
             history.append({"epoch": epoch + 1, "loss": loss, "train_top1": acc,
                             "val_top1": val_acc, "lr": scheduler.get_last_lr()[0]})
             extra = {"epoch": epoch + 1, "val_top1": val_acc, "val_split": val_name,
                      "val_indices": val_idx, "fit_options": asdict(options)}
             # Ties go to the later epoch: same validation score, further down the schedule.
+            # Every rank has the same val_acc (summed counts), so all take the same branch.
             if val_acc >= best:
                 best = val_acc
-                save_checkpoint(best_path, model, data.class_names, **extra)
-            save_checkpoint(last_path, model, data.class_names, **extra,
-                            optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                            loader_rng=loader_gen.get_state(), best_val_top1=best,
-                            history=history)
+                ranks.write_on_main(partial(save_checkpoint, best_path, model, data.class_names,
+                                            **extra))
+            ranks.write_on_main(partial(
+                save_checkpoint, last_path, model, data.class_names, **extra,
+                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                loader_rng=loader_gen.get_state(), best_val_top1=best, history=history,
+                world_size=ranks.world))
             progress.update(epochs_task, advance=1,
                             stats=f"loss {loss:.3f}  train {acc:.1%}  val {val_acc:.1%}  "
                                   f"best {best:.1%}")
@@ -198,11 +251,29 @@ def fit(
         "val_split": val_name,
         "seconds": round(time.perf_counter() - started, 1),
         "device": str(device),
+        "world_size": ranks.world,
+        # `train.checkpoint.weights_digest` of each rank's model after the last epoch trained
+        # here (the same on every rank, or the run would have stopped), in rank order.
+        "rank_weights_sha256": digests,
         "options": asdict(options),
         "history": history,
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    ranks.write_on_main(partial((out_dir / "summary.json").write_text,
+                                json.dumps(summary, indent=2)))
     return summary
+
+
+def _same_weights(ranks: Session, model: nn.Module) -> list[str]:
+    """Every rank's weights digest, after checking they are all the same.
+
+    DDP keeps the ranks' parameters equal (the same averaged gradients, the same optimizer) and
+    `average_batchnorm` their statistics; a rank that drifted anyway would make rank 0's
+    checkpoint stand for a model the others do not have, so that stops the run.
+    """
+    digests = ranks.gather(weights_digest(model.state_dict()))
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"the ranks' weights differ after an epoch: {digests}")
+    return digests
 
 
 def _warm_start(model: SkeletonClassifier, path: Path, config: ModelConfig) -> None:
@@ -228,22 +299,33 @@ def _warmup_cosine(warmup_steps: int, total_steps: int):
 
 class _EpochSampler(Sampler[int]):
     """Every known-action clip once per epoch, plus a fresh random subset of the negatives, in
-    a random order drawn from `generator` (whose state the checkpoint keeps for `--resume`)."""
+    a random order drawn from `generator` (whose state the checkpoint keeps for `--resume`).
 
-    def __init__(self, known: int, negatives: int, share: float,
-                 generator: torch.Generator) -> None:
+    With `world` processes, every rank draws the same epoch plan (its generator starts from the
+    same seed and draws the same numbers) and takes every `world`-th window of it from its
+    `rank`-th: the ranks share one epoch without overlap, and their generators stay equal for
+    a resume. The plan is cut to a multiple of `world` (at most `world - 1` windows, different
+    ones each epoch) so that every rank runs the same number of steps, which DDP's gradient
+    averaging needs.
+    """
+
+    def __init__(self, known: int, negatives: int, share: float, generator: torch.Generator,
+                 rank: int = 0, world: int = 1) -> None:
         self.known = known
         self.negatives = negatives
         self.per_epoch = min(negatives, round(share * known))
         self.generator = generator
+        self.rank = rank
+        self.world = world
 
     def __len__(self) -> int:
-        return self.known + self.per_epoch
+        return (self.known + self.per_epoch) // self.world
 
     def __iter__(self) -> Iterator[int]:
         chosen = torch.randperm(self.negatives, generator=self.generator)[: self.per_epoch]
         order = torch.cat([torch.arange(self.known), self.known + chosen])
-        return iter(order[torch.randperm(len(order), generator=self.generator)].tolist())
+        order = order[torch.randperm(len(order), generator=self.generator)]
+        return iter(order[self.rank: len(self) * self.world: self.world].tolist())
 
 
 class _Loss(nn.Module):
@@ -263,7 +345,10 @@ class _Loss(nn.Module):
         return loss / len(labels)
 
 
-def _train_epoch(model, loader, optimizer, scheduler, criterion, device, progress, task):
+def _train_epoch(model, loader, optimizer, scheduler, criterion, device, progress,
+                 task) -> tuple[float, int, int, int]:
+    """One epoch of this process's shard: (summed loss, correct, windows, known-action windows),
+    sums so that the ranks' can be added up; the progress bar shows this rank's running figures."""
     model.train()
     total_loss, correct, seen, seen_known = 0.0, 0, 0, 0
     for keypoints, scores, labels in loader:
@@ -281,7 +366,7 @@ def _train_epoch(model, loader, optimizer, scheduler, criterion, device, progres
         seen_known += int(known.sum())
         progress.update(task, advance=1, stats=f"loss {total_loss / seen:.3f}  "
                                                f"acc {correct / max(1, seen_known):.1%}")
-    return total_loss / seen, correct / max(1, seen_known)
+    return total_loss, correct, seen, seen_known
 
 
 @torch.no_grad()
@@ -296,9 +381,19 @@ def predict(model: SkeletonClassifier, loader: DataLoader, device: torch.device)
     return np.concatenate(logits), np.concatenate(labels)
 
 
-def evaluate_accuracy(model: SkeletonClassifier, loader: DataLoader, device: torch.device) -> float:
+def count_correct(model: SkeletonClassifier, loader: DataLoader,
+                  device: torch.device) -> tuple[int, int]:
+    """(top-1 hits, clips) over a loader: counts, so that the ranks' shards add up exactly; a
+    rank can have no validation clips (fewer clips than processes)."""
+    if len(loader.dataset) == 0:
+        return 0, 0
     logits, labels = predict(model, loader, device)
-    return float((logits.argmax(1) == labels).mean())
+    return int((logits.argmax(1) == labels).sum()), len(labels)
+
+
+def evaluate_accuracy(model: SkeletonClassifier, loader: DataLoader, device: torch.device) -> float:
+    correct, total = count_correct(model, loader, device)
+    return correct / total
 
 
 def _progress(console: Console) -> Progress:
