@@ -18,3 +18,13 @@ def print_error(message: str) -> None:
 
     Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False,
                                soft_wrap=True)
+
+
+def print_warning(message: str) -> None:
+    """Print `warning: message` as one line on stderr, for events a run survives or ends on
+    normally (a network stream dropping, coming back, or gone), never wrapped into two lines."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False,
+                               soft_wrap=True)
