@@ -48,6 +48,15 @@ class ActionLog:
             self._file.flush()
             self.lines += 1
 
+    def event(self, frame_index: int, time_s: float, name: str, **fields: object) -> None:
+        """A line about the run rather than a person, e.g. a network stream's outage:
+        `{"time", "frame", "event": name, ...fields}`; it has no `track_id`, which tells it
+        from the person records."""
+        record = {"time": round(time_s, 3), "frame": frame_index, "event": name, **fields}
+        self._file.write(json.dumps(record) + "\n")
+        self.lines += 1
+        self._file.flush()
+
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()

@@ -2,6 +2,7 @@
 
     skelcam --camera 0
     skelcam --video in.mp4 --save out.mp4 --log out.jsonl
+    skelcam --video rtsp://192.168.1.20:8554/cam --save out.mp4
     skelcam replay --data X.pkl --index 3 --save sample.mp4
 
 Every input is checked before any work starts (save path, weights, source, pose backend), and
@@ -42,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--camera", type=int, metavar="INDEX", help="webcam index, e.g. 0")
-    source.add_argument("--video", type=Path, metavar="PATH", help="a video file")
+    # A string, not a Path: Path("rtsp://host/cam") collapses the "//" and loses the URL.
+    source.add_argument("--video", metavar="SOURCE", help="a video file, an image sequence "
+                        "(frames/%%05d.jpg) or a stream URL (rtsp://, rtsps://, http://, https://)")
+    parser.add_argument("--reconnect-timeout", type=float, default=30.0, metavar="S",
+                        help="a network stream that drops is reopened for up to S seconds before "
+                        "the run ends (default 30)")
     parser.add_argument("--save", type=Path, metavar="OUT", help="write the annotated video: "
                         ".mp4 (fragmented, H.264), .mkv (H.264) or .avi (MPEG-4 part 2)")
     parser.add_argument("--log", type=Path, metavar="OUT.jsonl",
@@ -112,11 +118,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise SkelcamError("--stride must be at least 1")
     if args.max_people < 1:
         raise SkelcamError(f"--max-people must be at least 1 (got {args.max_people})")
+    if args.reconnect_timeout < 0:
+        raise SkelcamError("--reconnect-timeout must be 0 or more seconds")
     save = check_output_path(args.save) if args.save else None
     log_path = check_log_path(args.log) if args.log else None
     weights = args.weights or MODELS[args.model or DEFAULT_MODEL].onnx
     classifier = ActionClassifier(weights, device=args.device)
-    source = open_source(args.camera if args.camera is not None else str(args.video))
+    source = open_source(args.camera if args.camera is not None else args.video,
+                         reconnect_timeout_s=args.reconnect_timeout)
     info = source.info
     backend = create_backend(args.pose, device=args.device, max_people=args.max_people,
                              **pose_options(args))

@@ -336,3 +336,25 @@ class HudAnnotator:
             _put_text(frame, text, pad, baseline, sizes, colour=(200, 200, 200))
             baseline += line_h
         return frame
+
+
+NOTICE_RED: Colour = (40, 40, 200)
+
+
+class NoticeAnnotator:
+    """A one-line banner at the top centre, on a red panel, for the state of the source
+    ("stream lost, reconnecting (2)"): a frozen picture must not pass for a quiet scene."""
+
+    def annotate(self, frame: np.ndarray, text: str) -> np.ndarray:
+        """Draw `text` (cut to fit the frame) centred at the top of `frame`."""
+        sizes = _sizes(frame.shape[0])
+        w = frame.shape[1]
+        text = _fit(text, w - 4 * sizes.pad, sizes)
+        width = _text_width(text, sizes) + 2 * sizes.pad
+        height = sizes.text_height + 3 * sizes.pad
+        x0 = max((w - width) // 2, 0)
+        y0 = sizes.pad
+        roi = frame[y0:y0 + height, x0:x0 + width]
+        roi[:] = (0.35 * roi + 0.65 * np.array(NOTICE_RED)).astype(np.uint8)
+        _put_text(frame, text, x0 + sizes.pad, y0 + sizes.pad + sizes.text_height, sizes)
+        return frame

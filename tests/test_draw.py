@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.draw import BoxAnnotator, HudAnnotator, SkeletonAnnotator, TopKAnnotator
+from realtime.draw import (
+    BoxAnnotator,
+    HudAnnotator,
+    NoticeAnnotator,
+    SkeletonAnnotator,
+    TopKAnnotator,
+)
 
 SIZES = [(480, 640), (1080, 1920)]
 CLASSES = ["walking", "hugging other person", "waving"] + [
@@ -121,6 +127,23 @@ def test_hud_top_left(size):
     diff = changed(blank(size), frame)
     assert diff[2, 2] and diff[: h // 4, : w // 4].mean() > 0.5
     assert not diff[h // 2 :].any() and not diff[:, w // 2 :].any()
+
+
+@pytest.mark.parametrize("size", [*SIZES, (120, 160)])
+def test_notice_banner_top_centre_and_red(size):
+    """The source's notice ("stream lost, reconnecting (2)") sits centred at the top, red, and
+    fits even a tiny frame (the text is cut, never drawn past the edges)."""
+    h, w = size
+    frame = blank(size)
+    NoticeAnnotator().annotate(frame, "stream lost, reconnecting (2)")
+    diff = changed(blank(size), frame)
+    rows, cols = np.nonzero(diff)
+    assert rows.max() < h // 4
+    assert abs((cols.min() + cols.max()) / 2 - w / 2) <= 2
+    assert cols.min() > 0 and cols.max() < w - 1
+    panel = frame[rows.min():rows.max() + 1, cols.min():cols.max() + 1].reshape(-1, 3)
+    b, _, r = np.median(panel, axis=0)
+    assert r > b + 60
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -26,3 +26,13 @@ class ReportedElsewhere(Exception):
     Raised by `train.distributed.session` in every rank but the first to fail, so that a run of
     N processes ends with one error line; the command line exits non-zero without printing.
     """
+
+
+def print_warning(message: str) -> None:
+    """Print `warning: message` as one line on stderr, for events a run survives or ends on
+    normally (a network stream dropping, coming back, or gone), never wrapped into two lines."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False,
+                               soft_wrap=True)
