@@ -44,11 +44,11 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from realtime.classifier import ActionClassifier
-from train.checkpoint import load_model
-from train.errors import SkelcamError, print_error
-from train.model import SkeletonClassifier, count_parameters, example_inputs
-from train.shipped import CHECKPOINT, ONNX_MODEL
+from skelcam.realtime.classifier import ActionClassifier
+from skelcam.train.checkpoint import load_model
+from skelcam.train.errors import SkelcamError, print_error
+from skelcam.train.model import SkeletonClassifier, count_parameters, example_inputs
+from skelcam.train.shipped import CHECKPOINT, ONNX_MODEL
 
 BATCHES = (1, 8)
 WARMUP = 10
@@ -117,7 +117,7 @@ def backends(model: SkeletonClassifier, onnx_path: Path, threads: int
     found["ONNX Runtime CPU"] = ActionClassifier(onnx_path, "cpu", threads).logits
     if "CUDAExecutionProvider" in ort.get_available_providers():
         # The classifier logs its CPU-fallback warning before refusing 'cuda'; the note says it.
-        quiet = logging.getLogger("realtime.classifier")
+        quiet = logging.getLogger("skelcam.realtime.classifier")
         level = quiet.level
         quiet.setLevel(logging.ERROR)
         try:

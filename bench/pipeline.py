@@ -26,14 +26,14 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.variants import Variant, default_variants, parse_variant
-from realtime.capture import open_source
-from realtime.classifier import ActionClassifier
-from realtime.loop import Overlay, run_loop
-from realtime.pose import create_backend
-from realtime.recognizer import ActionRecognizer
-from realtime.writer import VideoWriter
-from train.errors import SkelcamError, print_error
-from train.shipped import ONNX_MODEL
+from skelcam.realtime.capture import open_source
+from skelcam.realtime.classifier import ActionClassifier
+from skelcam.realtime.loop import Overlay, run_loop
+from skelcam.realtime.pose import create_backend
+from skelcam.realtime.recognizer import ActionRecognizer
+from skelcam.realtime.writer import VideoWriter
+from skelcam.train.errors import SkelcamError, print_error
+from skelcam.train.shipped import ONNX_MODEL
 
 VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 # clip -> (people in it, first frame, frames used; None: to the end)

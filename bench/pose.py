@@ -37,9 +37,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.variants import Variant, default_variants, parse_variant
-from realtime.pose import create_backend
-from realtime.tracking import box_iou
-from train.errors import SkelcamError
+from skelcam.realtime.pose import create_backend
+from skelcam.realtime.tracking import box_iou
+from skelcam.train.errors import SkelcamError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 VIDEOS = SHARED / "data" / "videos"
@@ -111,8 +111,8 @@ def merge(boxes: list[np.ndarray], iou: float = 0.5) -> np.ndarray:
 
 def rtmdet_boxes(frames: list[np.ndarray]) -> list[np.ndarray]:
     """The real RTMDet-nano person detector at 640x640 on each frame."""
-    from realtime.pose.onnx_session import open_session
-    from realtime.pose.rtm_backend import RTMDet
+    from skelcam.realtime.pose.onnx_session import open_session
+    from skelcam.realtime.pose.rtm_backend import RTMDet
 
     detector = RTMDet(open_session(RTMDET, "cpu", "rtm"), input_size=640)
     return [detector(frame)[0] for frame in frames]

@@ -72,7 +72,7 @@ def measures(clips: list[tuple[np.ndarray, np.ndarray, tuple[int, int] | None]])
 
 
 def annotated(path: Path, split: str) -> list:
-    from train.data import load_pyskl
+    from skelcam.train.data import load_pyskl
 
     data = load_pyskl(path)
     return [(data.clips[i].keypoints[0], data.clips[i].scores[0], data.clips[i].img_shape)
@@ -81,9 +81,9 @@ def annotated(path: Path, split: str) -> list:
 
 def recorded(manifest: Path, pose: str) -> list:
     """The subject's poses of every manifest clip that has a cached recording."""
-    from realtime.pose.model_files import cache_dir
-    from realtime.pose.recording import PoseRecording, backend_description, cache_path
-    from train.video_eval import read_manifest
+    from skelcam.realtime.pose.model_files import cache_dir
+    from skelcam.realtime.pose.recording import PoseRecording, backend_description, cache_path
+    from skelcam.train.video_eval import read_manifest
 
     out = []
     for clip in read_manifest(manifest):

@@ -24,8 +24,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from realtime.pose import create_backend
-from realtime.pose.smoothing import KeypointSmoother
+from skelcam.realtime.pose import create_backend
+from skelcam.realtime.pose.smoothing import KeypointSmoother
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 MODEL = SHARED / "models" / "yolo11n-pose-640.onnx"

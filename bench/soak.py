@@ -29,15 +29,15 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from realtime.action_log import ActionLog
-from realtime.capture import Frame, FrameSource, SourceInfo, open_source
-from realtime.classifier import ActionClassifier
-from realtime.loop import Overlay, run_loop
-from realtime.pose import create_backend
-from realtime.recognizer import ActionRecognizer
-from realtime.writer import VideoWriter
-from train.errors import SkelcamError, print_error
-from train.shipped import ONNX_MODEL
+from skelcam.realtime.action_log import ActionLog
+from skelcam.realtime.capture import Frame, FrameSource, SourceInfo, open_source
+from skelcam.realtime.classifier import ActionClassifier
+from skelcam.realtime.loop import Overlay, run_loop
+from skelcam.realtime.pose import create_backend
+from skelcam.realtime.recognizer import ActionRecognizer
+from skelcam.realtime.writer import VideoWriter
+from skelcam.train.errors import SkelcamError, print_error
+from skelcam.train.shipped import ONNX_MODEL
 
 VTEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "vtest.avi"
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from realtime.pose import available_backends
+from skelcam.realtime.pose import available_backends
 
 SHARED_YOLO = Path(__file__).resolve().parents[2] / "shared" / "models" / "yolo11n-pose-640.onnx"
 

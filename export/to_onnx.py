@@ -29,15 +29,15 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from realtime.classifier import ONNX_FORMAT, ActionClassifier
-from train.checkpoint import load_model
-from train.data import load_pyskl
-from train.errors import SkelcamError, print_error
-from train.files import atomic_write
-from train.model import SkeletonClassifier
-from train.shipped import CHECKPOINT
-from train.skeleton import LAYOUT
-from train.windowing import sample_window, select_persons
+from skelcam.realtime.classifier import ONNX_FORMAT, ActionClassifier
+from skelcam.train.checkpoint import load_model
+from skelcam.train.data import load_pyskl
+from skelcam.train.errors import SkelcamError, print_error
+from skelcam.train.files import atomic_write
+from skelcam.train.model import SkeletonClassifier
+from skelcam.train.shipped import CHECKPOINT
+from skelcam.train.skeleton import LAYOUT
+from skelcam.train.windowing import sample_window, select_persons
 
 DEFAULT_OPSET = 18
 TOLERANCE = 1e-4

@@ -1,7 +1,7 @@
-"""`python -m realtime`: the same command as `skelcam` (for environments without the script)."""
+"""`python -m skelcam.realtime`: the same command as `skelcam` (where the script is not on PATH)."""
 
 import sys
 
-from realtime.cli import main
+from skelcam.realtime.cli import main
 
 sys.exit(main())

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from types import TracebackType
 
-from realtime.classifier import ActionClassifier
-from realtime.recognizer import FrameResult
+from skelcam.realtime.classifier import ActionClassifier
+from skelcam.realtime.recognizer import FrameResult
 
 
 class ActionLog:

@@ -38,7 +38,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from train.errors import SkelcamError, print_warning
+from skelcam.train.errors import SkelcamError, print_warning
 
 # Frame rates outside this range are what broken containers and drivers report (0, -1, 90000);
 # 30 is what webcams deliver by default.

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.pose.onnx_session import cuda_usable
-from train.errors import SkelcamError
-from train.skeleton import LAYOUT, NUM_JOINTS
+from skelcam.realtime.pose.onnx_session import cuda_usable
+from skelcam.train.errors import SkelcamError
+from skelcam.train.skeleton import LAYOUT, NUM_JOINTS
 
 ONNX_FORMAT = "skelcam-onnx-v1"
 ORT_DEFAULT_SEVERITY = 2  # onnxruntime's own default: warnings and above

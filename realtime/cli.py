@@ -29,9 +29,9 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from realtime.recognizer import DEFAULT_STRIDE
-from train.errors import SkelcamError, print_error
-from train.shipped import DEFAULT_MODEL, MODELS
+from skelcam.realtime.recognizer import DEFAULT_STRIDE
+from skelcam.train.errors import SkelcamError, print_error
+from skelcam.train.shipped import DEFAULT_MODEL, MODELS
 
 QUIT_KEYS = (ord("q"), 27)
 
@@ -104,15 +104,15 @@ def pose_options(args: argparse.Namespace) -> dict[str, object]:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Validate everything, then run the loop; returns the exit code."""
-    from realtime.action_log import ActionLog
-    from realtime.capture import open_source
-    from realtime.classifier import ActionClassifier
-    from realtime.loop import Overlay, run_loop
-    from realtime.pose import create_backend
-    from realtime.pose.smoothing import KeypointSmoother
-    from realtime.recognizer import ActionRecognizer
-    from realtime.signals import graceful_interrupts
-    from realtime.writer import VideoWriter, check_output_path
+    from skelcam.realtime.action_log import ActionLog
+    from skelcam.realtime.capture import open_source
+    from skelcam.realtime.classifier import ActionClassifier
+    from skelcam.realtime.loop import Overlay, run_loop
+    from skelcam.realtime.pose import create_backend
+    from skelcam.realtime.pose.smoothing import KeypointSmoother
+    from skelcam.realtime.recognizer import ActionRecognizer
+    from skelcam.realtime.signals import graceful_interrupts
+    from skelcam.realtime.writer import VideoWriter, check_output_path
 
     if args.stride < 1:
         raise SkelcamError("--stride must be at least 1")
@@ -183,7 +183,7 @@ def _progress(console: Console, total: int | None) -> Progress:
 
 def _clip_decision(recognizer, classifier) -> str:
     """The whole run's verdict by the clip rule of `realtime.decision`, for the summary."""
-    from realtime.draw import NO_KNOWN_ACTION_TEXT
+    from skelcam.realtime.draw import NO_KNOWN_ACTION_TEXT
 
     scores = recognizer.vote.scores
     if scores is None:
@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=False)
     errors = Console(stderr=True)
     if argv and argv[0] == "replay":
-        from realtime.replay import build_replay_parser, run_replay
+        from skelcam.realtime.replay import build_replay_parser, run_replay
 
         args = build_replay_parser().parse_args(argv[1:])
         runner = run_replay

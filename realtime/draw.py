@@ -19,7 +19,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from train.skeleton import EDGES
+from skelcam.train.skeleton import EDGES
 
 Colour = tuple[int, int, int]
 

@@ -18,18 +18,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from realtime.action_log import ActionLog
-from realtime.capture import Frame, FrameSource, Outage
-from realtime.classifier import ActionClassifier
-from realtime.draw import (
+from skelcam.realtime.action_log import ActionLog
+from skelcam.realtime.capture import Frame, FrameSource, Outage
+from skelcam.realtime.classifier import ActionClassifier
+from skelcam.realtime.draw import (
     BoxAnnotator,
     HudAnnotator,
     NoticeAnnotator,
     SkeletonAnnotator,
     TopKAnnotator,
 )
-from realtime.recognizer import ActionRecognizer, FrameResult
-from realtime.writer import VideoWriter
+from skelcam.realtime.recognizer import ActionRecognizer, FrameResult
+from skelcam.realtime.writer import VideoWriter
 
 STAGES = ("capture", "pose", "track", "classify", "draw", "write")
 # Latency percentiles are over the latest frames only (5 minutes at 30 fps), so that a camera

@@ -18,13 +18,13 @@ from time import perf_counter
 
 import numpy as np
 
-from realtime.classifier import ActionClassifier
-from realtime.decision import ClipVote, label_for
-from realtime.pose import PoseBackend, Poses
-from realtime.pose.smoothing import KeypointSmoother
-from realtime.tracking import Tracker
-from realtime.window import WindowBuffer
-from train.windowing import DATASET_FPS, resample_indices
+from skelcam.realtime.classifier import ActionClassifier
+from skelcam.realtime.decision import ClipVote, label_for
+from skelcam.realtime.pose import PoseBackend, Poses
+from skelcam.realtime.pose.smoothing import KeypointSmoother
+from skelcam.realtime.tracking import Tracker
+from skelcam.realtime.window import WindowBuffer
+from skelcam.train.windowing import DATASET_FPS, resample_indices
 
 DEFAULT_STRIDE = 4
 DEFAULT_SMOOTHING = 0.5

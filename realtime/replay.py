@@ -14,14 +14,14 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from realtime.classifier import ActionClassifier
-from realtime.draw import SkeletonAnnotator, TopKAnnotator
-from realtime.signals import graceful_interrupts
-from realtime.writer import VideoWriter, check_output_path
-from train.data import load_pyskl
-from train.errors import SkelcamError
-from train.shipped import ONNX_MODEL
-from train.windowing import sample_window, select_persons
+from skelcam.realtime.classifier import ActionClassifier
+from skelcam.realtime.draw import SkeletonAnnotator, TopKAnnotator
+from skelcam.realtime.signals import graceful_interrupts
+from skelcam.realtime.writer import VideoWriter, check_output_path
+from skelcam.train.data import load_pyskl
+from skelcam.train.errors import SkelcamError
+from skelcam.train.shipped import ONNX_MODEL
+from skelcam.train.windowing import sample_window, select_persons
 
 DEFAULT_FPS = 30.0
 
@@ -45,7 +45,7 @@ def _frames(video: Path | None, count: int, size: tuple[int, int]):
         for _ in range(count):
             yield np.zeros((size[1], size[0], 3), np.uint8)
         return
-    from realtime.capture import open_source
+    from skelcam.realtime.capture import open_source
 
     with open_source(str(video)) as source:
         for frame in source:
@@ -90,7 +90,7 @@ def run_replay(args: argparse.Namespace, console: Console) -> int:
 
     fps, count = DEFAULT_FPS, clip.keypoints.shape[1]
     if args.video is not None:
-        from realtime.capture import open_source
+        from skelcam.realtime.capture import open_source
 
         with open_source(str(args.video)) as probe:
             size = (probe.info.width, probe.info.height)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from train.skeleton import NUM_JOINTS, keypoint_similarity
+from skelcam.train.skeleton import NUM_JOINTS, keypoint_similarity
 
 
 @dataclass

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from train.skeleton import NUM_JOINTS
+from skelcam.train.skeleton import NUM_JOINTS
 
 _HIPS = (11, 12)
 

@@ -47,8 +47,8 @@ import av
 import cv2
 import numpy as np
 
-from realtime.signals import deferred_interrupts
-from train.errors import SkelcamError
+from skelcam.realtime.signals import deferred_interrupts
+from skelcam.train.errors import SkelcamError
 
 log = logging.getLogger(__name__)
 

@@ -78,7 +78,7 @@ def first_per_class(files: list[PennFile], per_class: int) -> list[PennFile]:
 @pytest.fixture(scope="session")
 def penn_subset(penn_files: list[PennFile], tmp_path_factory: pytest.TempPathFactory) -> PennSubset:
     """105 real Penn clips (7 of each of the 15 classes) converted once for the whole session."""
-    from train.convert import convert_penn_action
+    from skelcam.train.convert import convert_penn_action
 
     chosen = first_per_class(penn_files, CLIPS_PER_CLASS)
     root = tmp_path_factory.mktemp("penn_subset")

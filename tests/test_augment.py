@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from skelcam.train.data import Augment, WindowDataset, load_pyskl
+from skelcam.train.skeleton import flip_permutation
+from skelcam.train.windowing import live_window_indices
 from tests.conftest import SHARED
-from train.data import Augment, WindowDataset, load_pyskl
-from train.skeleton import flip_permutation
-from train.windowing import live_window_indices
 
 QUIET = {"flip": 0.0, "rotate_deg": 0.0, "scale": 0.0, "shear": 0.0, "jitter": 0.0,
          "offset": 0.0, "joint_drop": 0.0, "frame_drop": 0.0, "swap": 0.0, "cut": 0.0,
@@ -127,7 +127,7 @@ def test_negatives_come_from_virtual_cameras(tmp_path: Path) -> None:
     carries the no-known-action label."""
     import shutil
 
-    from train.kinect_convert import convert_skeletons
+    from skelcam.train.kinect_convert import convert_skeletons
 
     folder = tmp_path / "ucla"
     folder.mkdir()

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from skelcam.train.calibrate import Scored, choose_threshold, fit_temperature, recording_from_clip
+from skelcam.train.shipped import ONNX_MODEL
 from tests.conftest import SHARED
-from train.calibrate import Scored, choose_threshold, fit_temperature, recording_from_clip
-from train.shipped import ONNX_MODEL
 
 
 def test_temperature_fit_recovers_a_known_temperature() -> None:
@@ -49,10 +49,10 @@ KINECT = SHARED / "kinect" / "nw_ucla"
 def test_skeleton_sequences_replay_through_the_live_recognizer(tmp_path: Path) -> None:
     """A converted real Kinect sequence becomes a pose recording at its frame rate, and the live
     recognizer classifies it window by window into clip scores."""
-    from realtime.classifier import ActionClassifier
-    from train.data import load_pyskl
-    from train.kinect_convert import convert_skeletons
-    from train.video_eval import classify_recording
+    from skelcam.realtime.classifier import ActionClassifier
+    from skelcam.train.data import load_pyskl
+    from skelcam.train.kinect_convert import convert_skeletons
+    from skelcam.train.video_eval import classify_recording
 
     folder = tmp_path / "ucla"
     folder.mkdir()

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime import capture
-from realtime.capture import open_source
-from train.errors import SkelcamError
+from skelcam.realtime import capture
+from skelcam.realtime.capture import open_source
+from skelcam.train.errors import SkelcamError
 
 VIDEOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
 TWO_PEOPLE = VIDEOS / "ntu_sample.avi"

@@ -27,14 +27,14 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from export.to_onnx import real_windows
-from realtime.classifier import ONNX_FORMAT, ActionClassifier, Prediction
-from train.convert import convert_penn_action
-from train.data import load_pyskl
-from train.errors import SkelcamError
-from train.evaluate import evaluate
-from train.shipped import CHECKPOINT, LABELS, ONNX_MODEL
-from train.skeleton import LAYOUT, NUM_JOINTS
+from skelcam.export.to_onnx import real_windows
+from skelcam.realtime.classifier import ONNX_FORMAT, ActionClassifier, Prediction
+from skelcam.train.convert import convert_penn_action
+from skelcam.train.data import load_pyskl
+from skelcam.train.errors import SkelcamError
+from skelcam.train.evaluate import evaluate
+from skelcam.train.shipped import CHECKPOINT, LABELS, ONNX_MODEL
+from skelcam.train.skeleton import LAYOUT, NUM_JOINTS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CUSTOM16 = SHARED / "pyskl" / "custom16_coco17.pkl"
@@ -111,7 +111,7 @@ def test_auto_without_gpu_runs_on_the_cpu_and_warns_only_when_a_gpu_was_possible
     reports `fallback_warning` once, after every input was checked), and a fallback is worth a
     warning only where a GPU could have been used: an NVIDIA driver is installed but CUDA failed.
     Without a driver, as on this CI machine, there is nothing to warn about."""
-    from realtime.pose.onnx_session import cuda_usable as driver_present
+    from skelcam.realtime.pose.onnx_session import cuda_usable as driver_present
 
     if cuda_usable:
         pytest.skip("a usable GPU is present: 'auto' does not fall back here")

@@ -21,13 +21,13 @@ import cv2
 import numpy as np
 import pytest
 
-from train.shipped import LABELS, ONNX_MODEL
+from skelcam.train.shipped import LABELS, ONNX_MODEL
 
 VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 TWO_PEOPLE = VIDEOS / "ntu_sample.avi"
 ONE_PERSON = VIDEOS / "S001C001P001R001A001_rgb.avi"
 CUSTOM16 = VIDEOS.parent / "pyskl" / "custom16_coco17.pkl"
-SKELCAM = [sys.executable, "-m", "realtime.cli"]
+SKELCAM = [sys.executable, "-m", "skelcam.realtime"]
 
 pytestmark = pytest.mark.skipif(not TWO_PEOPLE.is_file(), reason="shared/ clips not present")
 
@@ -93,7 +93,7 @@ def test_log_label_is_the_decision_shown(two_people_run) -> None:
     """Each line's `label` is the top-1 when its (calibrated, smoothed) probability reaches the
     shipped model's no-known-action threshold, else null, and the run's summary names the whole
     clip's decision."""
-    from realtime.classifier import ActionClassifier
+    from skelcam.realtime.classifier import ActionClassifier
 
     _, log, stdout = two_people_run
     threshold = ActionClassifier(ONNX_MODEL, device="cpu").unknown_threshold

@@ -12,7 +12,7 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 YOLO_ONNX = SHARED / "models" / "yolo11n-pose-640.onnx"
 VTEST = SHARED / "data" / "videos" / "vtest.avi"
-SKELCAM = [sys.executable, "-m", "realtime.cli"]
+SKELCAM = [sys.executable, "-m", "skelcam.realtime"]
 
 pytestmark = pytest.mark.skipif(not YOLO_ONNX.is_file(), reason="shared/ models not present")
 

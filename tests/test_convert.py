@@ -16,10 +16,15 @@ import pytest
 import scipy.io
 from conftest import PennFile, PennSubset, copy_files
 
-from train.convert import OCCLUDED_SCORE, VAL_FRACTION, convert_penn_action, write_pickle_atomic
-from train.data import load_pyskl
-from train.errors import SkelcamError
-from train.skeleton import JOINT_NAMES, NUM_JOINTS
+from skelcam.train.convert import (
+    OCCLUDED_SCORE,
+    VAL_FRACTION,
+    convert_penn_action,
+    write_pickle_atomic,
+)
+from skelcam.train.data import load_pyskl
+from skelcam.train.errors import SkelcamError
+from skelcam.train.skeleton import JOINT_NAMES, NUM_JOINTS
 
 # Penn Action's 13 columns as named in shared/data/README.md; the head becomes COCO's nose.
 PENN_COLUMNS = (

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from skelcam.train.__main__ import main
+from skelcam.train.daily import DAILY_LABELS, DAILY_MAP, merge_daily
+from skelcam.train.data import load_pyskl
+from skelcam.train.errors import SkelcamError
 from tests.test_kinect_convert import convert, copy, source
-from train.__main__ import main
-from train.daily import DAILY_LABELS, DAILY_MAP, merge_daily
-from train.data import load_pyskl
-from train.errors import SkelcamError
 
 REQUIRED = ("wave", "clap", "sit_down", "stand_up", "walk", "pick_up", "throw", "push", "kick",
             "punch", "hug", "handshake")

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 import torch
 
-from train.data import (
+from skelcam.train.data import (
     Augment,
     SkeletonDataset,
     WindowDataset,
     load_pyskl,
     stratified_split,
 )
-from train.errors import SkelcamError
-from train.skeleton import JOINT_NAMES, NUM_JOINTS
+from skelcam.train.errors import SkelcamError
+from skelcam.train.skeleton import JOINT_NAMES, NUM_JOINTS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -29,10 +29,10 @@ import torch
 import torch.distributed as dist
 from rich.console import Console
 
-from train.checkpoint import load_model, read_checkpoint, weights_digest
-from train.data import load_pyskl
-from train.errors import SkelcamError
-from train.fit import FitOptions, _EpochSampler, fit
+from skelcam.train.checkpoint import load_model, read_checkpoint, weights_digest
+from skelcam.train.data import load_pyskl
+from skelcam.train.errors import SkelcamError
+from skelcam.train.fit import FitOptions, _EpochSampler, fit
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_CLIPS, VAL_CLIPS = 64, 16

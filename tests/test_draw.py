@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.draw import (
+from skelcam.realtime.draw import (
     BoxAnnotator,
     HudAnnotator,
     NoticeAnnotator,

@@ -32,7 +32,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from export.to_onnx import (
+from skelcam.export.to_onnx import (
     DEFAULT_OPSET,
     TOLERANCE,
     export_onnx,
@@ -42,12 +42,12 @@ from export.to_onnx import (
     run,
     verify,
 )
-from realtime.classifier import ONNX_FORMAT, ActionClassifier
-from train.checkpoint import load_model, read_checkpoint
-from train.errors import SkelcamError
-from train.model import ModelConfig, SkeletonClassifier
-from train.shipped import CHECKPOINT, ONNX_MODEL
-from train.skeleton import LAYOUT, NUM_JOINTS
+from skelcam.realtime.classifier import ONNX_FORMAT, ActionClassifier
+from skelcam.train.checkpoint import load_model, read_checkpoint
+from skelcam.train.errors import SkelcamError
+from skelcam.train.model import ModelConfig, SkeletonClassifier
+from skelcam.train.shipped import CHECKPOINT, ONNX_MODEL
+from skelcam.train.skeleton import LAYOUT, NUM_JOINTS
 
 REPO = Path(__file__).resolve().parents[1]
 # Real COCO-17 clips (read-only, beside the repository; never copied into it).

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import scipy.io
 
-from train.action_labels import NTU_RGBD_120, NW_UCLA, SBU, UTD_MHAD, UTKINECT
-from train.data import load_pyskl
-from train.errors import SkelcamError
-from train.kinect_convert import convert_skeletons
-from train.skeleton import JOINT_NAMES, NUM_JOINTS
+from skelcam.train.action_labels import NTU_RGBD_120, NW_UCLA, SBU, UTD_MHAD, UTKINECT
+from skelcam.train.data import load_pyskl
+from skelcam.train.errors import SkelcamError
+from skelcam.train.kinect_convert import convert_skeletons
+from skelcam.train.skeleton import JOINT_NAMES, NUM_JOINTS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KINECT = SHARED / "kinect"
@@ -299,7 +299,7 @@ def test_missing_empty_and_unusable_folders(tmp_path: Path) -> None:
 def test_command_line_prints_one_summary_line(tmp_path: Path, capsys: pytest.CaptureFixture) \
         -> None:
     """`python -m train convert sbu DIR OUT` prints clips, classes, splits and skipped."""
-    from train.__main__ import main
+    from skelcam.train.__main__ import main
 
     folder = copy(source("sbu"), ["s01s02/05/001/skeleton_pos.txt"], tmp_path / "in")
     (folder / "s01s02/05/002").mkdir()

@@ -25,11 +25,11 @@ from conftest import PennSubset
 from rich.console import Console
 from torch.utils.data import DataLoader
 
-from train.checkpoint import load_model, read_checkpoint, save_checkpoint
-from train.data import SkeletonDataset, WindowDataset, load_pyskl
-from train.errors import SkelcamError
-from train.fit import FitOptions, _warmup_cosine, evaluate_accuracy, fit
-from train.model import ModelConfig, build_model
+from skelcam.train.checkpoint import load_model, read_checkpoint, save_checkpoint
+from skelcam.train.data import SkeletonDataset, WindowDataset, load_pyskl
+from skelcam.train.errors import SkelcamError
+from skelcam.train.fit import FitOptions, _warmup_cosine, evaluate_accuracy, fit
+from skelcam.train.model import ModelConfig, build_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -16,8 +16,8 @@ import pytest
 from matplotlib import image as mpimg
 from rich.console import Console
 
-from train.metrics import ClassificationMetrics, compute_metrics
-from train.report import print_metrics, save_confusion_png, save_json
+from skelcam.train.metrics import ClassificationMetrics, compute_metrics
+from skelcam.train.report import print_metrics, save_confusion_png, save_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -164,7 +164,7 @@ def test_json_round_trip(three_class: ClassificationMetrics, tmp_path: Path) -> 
         "checkpoint": tmp_path / "best.pt",
         "split": "xsub_val",
         "date": dt.datetime(2024, 5, 1, 12, 30),
-        "command": ["python", "-m", "train.evaluate"],
+        "command": ["python", "-m", "skelcam.train.evaluate"],
         "seed": np.int64(7),
     }
     path = save_json(three_class, tmp_path / "metrics.json", extra)
@@ -178,7 +178,7 @@ def test_json_round_trip(three_class: ClassificationMetrics, tmp_path: Path) -> 
         "checkpoint": str(tmp_path / "best.pt"),
         "split": "xsub_val",
         "date": "2024-05-01T12:30:00",
-        "command": ["python", "-m", "train.evaluate"],
+        "command": ["python", "-m", "skelcam.train.evaluate"],
         "seed": 7,
     }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]

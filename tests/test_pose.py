@@ -19,10 +19,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from realtime.pose import Poses, available_backends, create_backend, model_files
-from realtime.pose.keypoints import mediapipe_to_coco
-from train.errors import SkelcamError
-from train.skeleton import JOINT_NAMES
+from skelcam.realtime.pose import Poses, available_backends, create_backend, model_files
+from skelcam.realtime.pose.keypoints import mediapipe_to_coco
+from skelcam.train.errors import SkelcamError
+from skelcam.train.skeleton import JOINT_NAMES
 
 VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 ONE_PERSON = VIDEOS / "S001C001P001R001A001_rgb.avi"
@@ -334,8 +334,8 @@ needs_real_det = pytest.mark.skipif(not REAL_DET.is_file(), reason="shared/ mode
 def test_rtm_real_mmdeploy_detector_finds_the_people(clip, people):
     """The real RTMDet-nano export has symbolic input and output dimensions, as MMDeploy writes
     them; it runs at 320x320 and finds each person once."""
-    from realtime.pose.onnx_session import open_session
-    from realtime.pose.rtm_backend import RTMDet
+    from skelcam.realtime.pose.onnx_session import open_session
+    from skelcam.realtime.pose.rtm_backend import RTMDet
 
     session = open_session(REAL_DET, "cpu", "rtm")
     assert isinstance(session.get_inputs()[0].shape[2], str)

@@ -15,13 +15,13 @@ import pytest
 import torch
 from conftest import PennSubset
 
-from train.checkpoint import load_model
-from train.data import SkeletonDataset, load_pyskl
-from train.model import ModelConfig, SkeletonClassifier, build_model
-from train.preprocess import FEATURE_GROUPS, SkeletonNormalizer
-from train.shipped import CHECKPOINT
-from train.skeleton import NUM_JOINTS, PARENT
-from train.windowing import resample_indices, sample_window, select_persons
+from skelcam.train.checkpoint import load_model
+from skelcam.train.data import SkeletonDataset, load_pyskl
+from skelcam.train.model import ModelConfig, SkeletonClassifier, build_model
+from skelcam.train.preprocess import FEATURE_GROUPS, SkeletonNormalizer
+from skelcam.train.shipped import CHECKPOINT
+from skelcam.train.skeleton import NUM_JOINTS, PARENT
+from skelcam.train.windowing import resample_indices, sample_window, select_persons
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

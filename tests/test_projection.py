@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train.kinect import read_sbu, read_utd_mhad
-from train.projection import Camera, camera_points, random_view, sample_camera, view
-from train.skeleton import EDGES, JOINT_NAMES, NUM_JOINTS
+from skelcam.train.kinect import read_sbu, read_utd_mhad
+from skelcam.train.projection import Camera, camera_points, random_view, sample_camera, view
+from skelcam.train.skeleton import EDGES, JOINT_NAMES, NUM_JOINTS
 
 KINECT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kinect"
 J = {name: i for i, name in enumerate(JOINT_NAMES)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from realtime.pose.smoothing import KeypointSmoother
+from skelcam.realtime.pose.smoothing import KeypointSmoother
 
 FPS = 30.0
 HEIGHT = 300.0  # person height in pixels

@@ -25,12 +25,12 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.capture import open_source, redact
-from train.errors import SkelcamError
+from skelcam.realtime.capture import open_source, redact
+from skelcam.train.errors import SkelcamError
 
 VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 ONE_PERSON = VIDEOS / "S001C001P001R001A001_rgb.avi"
-SKELCAM = [sys.executable, "-m", "realtime.cli"]
+SKELCAM = [sys.executable, "-m", "skelcam.realtime.cli"]
 SIZE = (320, 180)
 
 needs_clip = pytest.mark.skipif(not ONE_PERSON.is_file(), reason=f"shared clip not in {VIDEOS}")
@@ -487,7 +487,7 @@ def test_image_sequence(tmp_path: Path, clip_frames: list[np.ndarray]) -> None:
 def test_cli_takes_a_url_as_given(capsys: pytest.CaptureFixture[str]) -> None:
     """The bug this fixes: `--video rtsp://host:port/cam` used to become a Path and lose a
     slash ("rtsp:/host:port/cam: file does not exist")."""
-    from realtime import cli
+    from skelcam.realtime import cli
 
     url = f"rtsp://127.0.0.1:{free_port()}/cam"
     assert cli.build_parser().parse_args(["--video", url]).video == url

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.pose import Poses, create_backend
-from realtime.pose.topdown import DetectionSchedule, boxes_from_keypoints
-from realtime.tracking import box_iou
-from train.errors import SkelcamError
+from skelcam.realtime.pose import Poses, create_backend
+from skelcam.realtime.pose.topdown import DetectionSchedule, boxes_from_keypoints
+from skelcam.realtime.tracking import box_iou
+from skelcam.train.errors import SkelcamError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 YOLO_ONNX = SHARED / "models" / "yolo11n-pose-640.onnx"

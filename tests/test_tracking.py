@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.tracking import Tracker
-from realtime.window import WindowBuffer
+from skelcam.realtime.tracking import Tracker
+from skelcam.realtime.window import WindowBuffer
 
 # A standing person, x relative to the body centre and y from the top of the head, in heights.
 _ARMS_DOWN = np.array(

@@ -24,9 +24,9 @@ import pytest
 import torch
 from conftest import PennFile, PennSubset, copy_files
 
-from train.__main__ import main as train_main
-from train.data import load_pyskl
-from train.shipped import CHECKPOINT
+from skelcam.train.__main__ import main as train_main
+from skelcam.train.data import load_pyskl
+from skelcam.train.shipped import CHECKPOINT
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

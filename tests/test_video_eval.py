@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from skelcam.train.errors import SkelcamError
+from skelcam.train.shipped import ONNX_MODEL
 from tests.conftest import SHARED
-from train.errors import SkelcamError
-from train.shipped import ONNX_MODEL
 
 pytest.importorskip("mediapipe")
 
@@ -31,7 +31,7 @@ POSE_OPTIONS = {"max_people": 4}
 
 
 def live(cache: Path):
-    from train.video_eval import LiveSettings
+    from skelcam.train.video_eval import LiveSettings
 
     return LiveSettings("mediapipe", POSE_OPTIONS, cache, stride=4, smoothing=0.5)
 
@@ -50,7 +50,7 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def recorded(manifest: Path, tmp_path_factory: pytest.TempPathFactory):
     """Each clip evaluated once from scratch (poses recorded into a fresh cache)."""
-    from train.video_eval import run_evaluation
+    from skelcam.train.video_eval import run_evaluation
 
     cache = tmp_path_factory.mktemp("poses")
     results, names, classifier = run_evaluation(manifest, ONNX_MODEL, live(cache),
@@ -61,7 +61,7 @@ def recorded(manifest: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_poses_are_cached_and_replayed_exactly(manifest: Path, recorded) -> None:
     """The second run takes every clip's poses from the cache (no pose time) and decides exactly
     as the first run, window by window."""
-    from train.video_eval import run_evaluation
+    from skelcam.train.video_eval import run_evaluation
 
     cache, first, _, _ = recorded
     assert not any(r.cached for r in first) and all(r.pose_seconds > 0 for r in first)
@@ -79,7 +79,7 @@ def test_recording_matches_the_clip(recorded) -> None:
     wrong: the golf clip claims 135 and holds 87), and people in most of them."""
     import cv2
 
-    from realtime.pose.recording import PoseRecording
+    from skelcam.realtime.pose.recording import PoseRecording
 
     cache, results, _, _ = recorded
     for result in results:
@@ -98,7 +98,7 @@ def test_decision_rule_takes_the_largest_person() -> None:
     """At each step the subject is the classified person with the largest box; the clip's scores
     are the mean of the subject's probabilities, and the threshold turns a weak winner into
     "no known action"."""
-    from realtime.decision import ClipVote
+    from skelcam.realtime.decision import ClipVote
 
     vote = ClipVote()
     small, big = [0, 0, 10, 10], [0, 0, 100, 200]
@@ -115,7 +115,7 @@ def test_decision_rule_takes_the_largest_person() -> None:
 def test_rejection_counts(recorded) -> None:
     """With a threshold above 1 every clip is "no known action": the known clips count as false
     rejections, the unknown one as rejected, and top-5 (which ignores rejection) is unchanged."""
-    from train.video_eval import classify_recording, recording_for, summarize
+    from skelcam.train.video_eval import classify_recording, recording_for, summarize
 
     cache, results, names, classifier = recorded
     threshold = classifier.unknown_threshold
@@ -157,7 +157,7 @@ def test_command_line_writes_json_and_png(manifest: Path, recorded, tmp_path: Pa
 
 def test_bad_manifests_are_one_line(tmp_path: Path) -> None:
     """A missing manifest, one without the columns, and a row naming a missing video."""
-    from train.video_eval import read_manifest
+    from skelcam.train.video_eval import read_manifest
 
     with pytest.raises(SkelcamError, match="does not exist"):
         read_manifest(tmp_path / "none.tsv")
@@ -173,7 +173,7 @@ def test_bad_manifests_are_one_line(tmp_path: Path) -> None:
 
 
 def test_corrupt_cache_file_is_one_line(tmp_path: Path) -> None:
-    from realtime.pose.recording import PoseRecording
+    from skelcam.realtime.pose.recording import PoseRecording
 
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a recording")

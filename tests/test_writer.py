@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime import writer as writer_module
-from realtime.signals import deferred_interrupts, graceful_interrupts
-from realtime.writer import VideoWriter, check_output_path, h264_encoder
-from train.errors import SkelcamError
+from skelcam.realtime import writer as writer_module
+from skelcam.realtime.signals import deferred_interrupts, graceful_interrupts
+from skelcam.realtime.writer import VideoWriter, check_output_path, h264_encoder
+from skelcam.train.errors import SkelcamError
 
 REPO = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 160, 120
@@ -147,7 +147,7 @@ def test_without_h264_mp4_and_mkv_fall_back_to_mpeg4_with_one_warning(
     monkeypatch.setattr(writer_module, "H264_ENCODERS", ("no-such-h264-encoder",))
     h264_encoder.cache_clear()
     try:
-        with caplog.at_level(logging.WARNING, logger="realtime.writer"):
+        with caplog.at_level(logging.WARNING, logger="skelcam.realtime.writer"):
             for name in ("out.mp4", "out.mkv", "again.mp4"):
                 with VideoWriter(tmp_path / name, 30, (WIDTH, HEIGHT)) as writer:
                     for level in (0, 100, 200):
@@ -268,8 +268,8 @@ INTERRUPTED_RUN = textwrap.dedent(
 
     import numpy as np
 
-    from realtime.signals import graceful_interrupts
-    from realtime.writer import VideoWriter
+    from skelcam.realtime.signals import graceful_interrupts
+    from skelcam.realtime.writer import VideoWriter
 
     frame = np.zeros((120, 160, 3), np.uint8)
     try:
@@ -324,7 +324,7 @@ KILLED_RUN = textwrap.dedent(
 
     import numpy as np
 
-    from realtime.writer import VideoWriter
+    from skelcam.realtime.writer import VideoWriter
 
     frame = np.zeros((120, 160, 3), np.uint8)
     with VideoWriter(sys.argv[1], 30, (160, 120)) as writer:

@@ -15,11 +15,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from realtime.pose import available_backends, create_backend, model_files
-from realtime.pose.yolo_backend import CHANNELS, Letterbox, decode, letterbox
-from realtime.pose.yolo_export import converted_path
-from train.errors import SkelcamError
-from train.skeleton import JOINT_NAMES
+from skelcam.realtime.pose import available_backends, create_backend, model_files
+from skelcam.realtime.pose.yolo_backend import CHANNELS, Letterbox, decode, letterbox
+from skelcam.realtime.pose.yolo_export import converted_path
+from skelcam.train.errors import SkelcamError
+from skelcam.train.skeleton import JOINT_NAMES
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 VIDEOS = SHARED / "data" / "videos"

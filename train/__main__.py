@@ -10,8 +10,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from train.errors import ReportedElsewhere, SkelcamError, print_error
-from train.preprocess import FEATURE_GROUPS
+from skelcam.train.errors import ReportedElsewhere, SkelcamError, print_error
+from skelcam.train.preprocess import FEATURE_GROUPS
 
 # The everyday-action skeleton sets `train.kinect_convert` reads (named here so that building
 # the parser does not import the readers).
@@ -36,7 +36,7 @@ def _read_label_names(path: Path | None) -> list[str] | None:
 
 
 def _convert(args: argparse.Namespace, console: Console) -> None:
-    from train.convert import convert_penn_action
+    from skelcam.train.convert import convert_penn_action
 
     summary = convert_penn_action(args.labels_dir, args.out)
     console.print(
@@ -49,7 +49,7 @@ def _convert(args: argparse.Namespace, console: Console) -> None:
 def _convert_skeletons(args: argparse.Namespace, console: Console) -> None:
     from rich.markup import escape
 
-    from train.kinect_convert import convert_skeletons
+    from skelcam.train.kinect_convert import convert_skeletons
 
     errors = Console(stderr=True)
     summary = convert_skeletons(
@@ -65,7 +65,7 @@ def _convert_skeletons(args: argparse.Namespace, console: Console) -> None:
 
 
 def _merge_daily(args: argparse.Namespace, console: Console) -> None:
-    from train.daily import merge_daily
+    from skelcam.train.daily import merge_daily
 
     summary = merge_daily(args.pickles, args.out, args.unknown_out)
     datasets = ", ".join(f"{name} {count}" for name, count in summary["per_dataset"].items())
@@ -87,7 +87,7 @@ def _fit(args: argparse.Namespace, console: Console) -> None:
     """Also what every process of `torchrun --nproc-per-node N -m train fit ...` runs: the
     session is opened before the data is read, so that a bad input is reported once, not N
     times (`train.distributed`), and only rank 0 prints."""
-    from train.distributed import session
+    from skelcam.train.distributed import session
 
     with session(args.device) as ranks:
         summary = _load_and_fit(args, console)
@@ -99,8 +99,8 @@ def _fit(args: argparse.Namespace, console: Console) -> None:
 
 
 def _load_and_fit(args: argparse.Namespace, console: Console) -> dict:
-    from train.data import load_pyskl
-    from train.fit import FitOptions, fit
+    from skelcam.train.data import load_pyskl
+    from skelcam.train.fit import FitOptions, fit
 
     features = tuple(f.strip() for f in args.features.split(",") if f.strip())
     unknown = sorted(set(features) - set(FEATURE_GROUPS)) or ([] if features else ["(none)"])
@@ -124,7 +124,7 @@ def _parse_augment(text: str):
     """`name=value,...` overrides of `train.data.Augment`'s fields (for ablations)."""
     from dataclasses import fields, replace
 
-    from train.data import Augment
+    from skelcam.train.data import Augment
 
     types = {f.name: f.type for f in fields(Augment)}
     changes: dict[str, object] = {}
@@ -149,7 +149,7 @@ def _load_negatives(spec: str, exclude: str = ""):
     """`PKL[:SPLIT]`: clips of no known action (all of the file's clips without SPLIT), less
     those of the classes named in `exclude` (comma-separated: e.g. UTD-MHAD's tennis_serve,
     which is one of Penn Action's actions and must not be taught as "no known action")."""
-    from train.data import load_pyskl
+    from skelcam.train.data import load_pyskl
 
     path, _, split = spec.partition(":") if not Path(spec).is_file() else (spec, "", "")
     data = load_pyskl(path)
@@ -160,9 +160,9 @@ def _load_negatives(spec: str, exclude: str = ""):
 
 
 def _evaluate(args: argparse.Namespace, console: Console) -> None:
-    from train.data import load_pyskl
-    from train.evaluate import evaluate
-    from train.report import print_metrics, save_confusion_png, save_json
+    from skelcam.train.data import load_pyskl
+    from skelcam.train.evaluate import evaluate
+    from skelcam.train.report import print_metrics, save_confusion_png, save_json
 
     data = load_pyskl(args.data, _read_label_names(args.labels))
     metrics, _ = evaluate(data, args.split, args.checkpoint, args.model)
@@ -185,8 +185,8 @@ def _evaluate(args: argparse.Namespace, console: Console) -> None:
 
 
 def _evaluate_videos(args: argparse.Namespace, console: Console) -> None:
-    from train.report import save_confusion_png, save_record
-    from train.video_eval import decision_metrics, print_summary, run_evaluation, summarize
+    from skelcam.train.report import save_confusion_png, save_record
+    from skelcam.train.video_eval import decision_metrics, print_summary, run_evaluation, summarize
 
     live = _live_settings(args)
     pose, options = live.pose, live.pose_options
@@ -214,9 +214,9 @@ def _evaluate_videos(args: argparse.Namespace, console: Console) -> None:
 def _live_settings(args: argparse.Namespace):
     """The pose backend (with `auto` resolved, as skelcam resolves it), its options, the pose
     cache, stride and smoothing of an evaluation's replay."""
-    from realtime.pose import available_backends
-    from realtime.pose.model_files import cache_dir
-    from train.video_eval import LiveSettings
+    from skelcam.realtime.pose import available_backends
+    from skelcam.realtime.pose.model_files import cache_dir
+    from skelcam.train.video_eval import LiveSettings
 
     if args.stride < 1:
         raise SkelcamError("--stride must be at least 1")
@@ -236,17 +236,20 @@ def _live_settings(args: argparse.Namespace):
 def _calibrate(args: argparse.Namespace, console: Console) -> None:
     from rich.table import Table
 
-    from train.calibrate import calibrate
-    from train.data import load_pyskl
-    from train.report import save_record
+    from skelcam.train.calibrate import calibrate
+    from skelcam.train.data import load_pyskl
+    from skelcam.train.report import save_record
 
     live = _live_settings(args)
     data = load_pyskl(args.data)
     unknown_sets = [(spec, *_load_negatives(spec, args.exclude_classes))
                     for spec in args.unknowns]
+    if args.manifest is None and args.known_split is None:
+        raise SkelcamError("calibrate needs --manifest (real clips) and/or --known-split "
+                           "(sequences of the model's classes) for the false-rejection side")
     report = calibrate(args.checkpoint, data, args.val_split, args.manifest,
                        args.unknown_manifest, unknown_sets, live, args.max_false_rejection,
-                       console)
+                       console, args.known_split)
     table = Table(title=f"calibration of {args.checkpoint}")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -269,7 +272,7 @@ def _calibrate(args: argparse.Namespace, console: Console) -> None:
 
 def _add_live_options(parser: argparse.ArgumentParser) -> None:
     """The options that make an evaluation replay exactly what `skelcam` would run."""
-    from realtime.recognizer import DEFAULT_SMOOTHING, DEFAULT_STRIDE
+    from skelcam.realtime.recognizer import DEFAULT_SMOOTHING, DEFAULT_STRIDE
 
     parser.add_argument("--pose", default="auto", help="pose backend, as skelcam --pose")
     parser.add_argument("--det-model", help="as skelcam --det-model")
@@ -353,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--plots", type=Path, help="folder for the confusion-matrix PNG")
     ev.set_defaults(run=_evaluate)
 
-    from train.shipped import CHECKPOINT, ONNX_MODEL
+    from skelcam.train.shipped import CHECKPOINT, ONNX_MODEL
 
     vid = sub.add_parser("evaluate-videos",
                          help="clip-level accuracy on real videos, through the live loop")
@@ -373,7 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
     cal.add_argument("--data", type=Path, required=True, help="the training PYSKL pickle")
     cal.add_argument("--val-split", default="val", help="for the temperature (default: val)")
-    cal.add_argument("--manifest", type=Path, required=True, help="real-video dev manifest")
+    cal.add_argument("--manifest", type=Path, help="real-video dev manifest")
+    cal.add_argument("--known-split", metavar="SPLIT",
+                     help="sequences of --data's split (held out from training, e.g. val) "
+                     "replayed through the live loop as further dev clips")
     cal.add_argument("--unknowns", action="append", default=[], metavar="PKL[:SPLIT]",
                      help="skeleton sequences of no known action (held out from training)")
     cal.add_argument("--exclude-classes", default="", metavar="NAME,...",

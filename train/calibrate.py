@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from train.errors import SkelcamError
-from train.video_eval import LiveSettings
-from train.windowing import DATASET_FPS
+from skelcam.train.errors import SkelcamError
+from skelcam.train.video_eval import LiveSettings
+from skelcam.train.windowing import DATASET_FPS
 
 
 @dataclass
@@ -57,8 +57,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 def recording_from_clip(keypoints: np.ndarray, scores: np.ndarray, fps: float,
                         image_shape: tuple[int, int] | None):
     """A skeleton clip [M, T, 17, 2] as a pose recording, as if a backend had seen it."""
-    from realtime.pose import Poses
-    from realtime.pose.recording import PoseRecording
+    from skelcam.realtime.pose import Poses
+    from skelcam.realtime.pose.recording import PoseRecording
 
     frames = []
     for t in range(keypoints.shape[1]):
@@ -88,23 +88,30 @@ def choose_threshold(dev: list[Scored], unknown: list[Scored],
 def score_all(
     onnx_path: Path,
     temperature: float,
-    manifest: Path,
+    manifest: Path | None,
     unknown_manifests: list[Path],
     unknown_sets: list[tuple[str, Any, list[int]]],
     live: LiveSettings,
     console,
+    known_sets: list[tuple[str, Any, list[int]]] = (),
 ) -> tuple[list[Scored], list[Scored]]:
-    """Clip scores of the dev clips and of every unknown clip or sequence, threshold 0."""
-    from realtime.classifier import ActionClassifier
-    from train.video_eval import UNKNOWN_CLASS, classify_recording, run_evaluation
+    """Clip scores of the dev clips and of every unknown clip or sequence, threshold 0.
 
-    dev_results, names, _ = run_evaluation(manifest, onnx_path, live, console, threshold=0.0,
-                                           temperature=temperature)
-    index = {n: i for i, n in enumerate(names)}
-    dev = [Scored(r.clip.path.name, "dev", r.clip_probabilities,
-                  r.clip_probabilities is not None
-                  and int(np.argmax(r.clip_probabilities)) == index.get(r.clip.label, -1))
-           for r in dev_results if r.clip.label != UNKNOWN_CLASS]
+    The dev side is the real clips of `manifest` and/or the skeleton sequences of `known_sets`
+    (the model's own classes, replayed through the live loop as unknown sequences are).
+    """
+    from skelcam.realtime.classifier import ActionClassifier
+    from skelcam.train.video_eval import UNKNOWN_CLASS, classify_recording, run_evaluation
+
+    dev = []
+    if manifest is not None:
+        dev_results, names, _ = run_evaluation(manifest, onnx_path, live, console,
+                                               threshold=0.0, temperature=temperature)
+        index = {n: i for i, n in enumerate(names)}
+        dev = [Scored(r.clip.path.name, "dev", r.clip_probabilities,
+                      r.clip_probabilities is not None
+                      and int(np.argmax(r.clip_probabilities)) == index.get(r.clip.label, -1))
+               for r in dev_results if r.clip.label != UNKNOWN_CLASS]
     unknown = []
     for extra in unknown_manifests:
         results, _, _ = run_evaluation(extra, onnx_path, live, console, threshold=0.0,
@@ -113,13 +120,23 @@ def score_all(
                     for r in results]
     classifier = ActionClassifier(onnx_path, device="cpu")
     classifier.temperature, classifier.unknown_threshold = temperature, 0.0
+    def replayed(data, i: int):
+        clip = data.clips[i]
+        recording = recording_from_clip(clip.keypoints, clip.scores, clip.fps or DATASET_FPS,
+                                        clip.img_shape)
+        vote, *_ = classify_recording(recording, classifier, live.stride, live.smoothing)
+        return clip, vote.scores
+
     for group, data, indices in unknown_sets:
         for i in indices:
-            clip = data.clips[i]
-            recording = recording_from_clip(clip.keypoints, clip.scores,
-                                            clip.fps or DATASET_FPS, clip.img_shape)
-            vote, *_ = classify_recording(recording, classifier, live.stride, live.smoothing)
-            unknown.append(Scored(clip.name, group, vote.scores, False))
+            clip, scores = replayed(data, i)
+            unknown.append(Scored(clip.name, group, scores, False))
+    for group, data, indices in known_sets:
+        for i in indices:
+            clip, scores = replayed(data, i)
+            # Too short to classify: nothing is shown, so nothing is wrongly rejected either.
+            if scores is not None:
+                dev.append(Scored(clip.name, group, scores, int(np.argmax(scores)) == clip.label))
     return dev, unknown
 
 
@@ -127,17 +144,18 @@ def calibrate(
     checkpoint: Path,
     data,
     val_split: str,
-    manifest: Path,
+    manifest: Path | None,
     unknown_manifests: list[Path],
     unknown_sets: list[tuple[str, Any, list[int]]],
     live: LiveSettings,
     max_false_rejection: float,
     console,
+    known_split: str | None = None,
 ) -> dict[str, Any]:
     """Fit the temperature, pick the threshold, store both in `checkpoint`; returns a report."""
-    from export.to_onnx import export_onnx, model_version
-    from train.checkpoint import load_model, save_checkpoint
-    from train.evaluate import evaluate
+    from skelcam.export.to_onnx import export_onnx, model_version
+    from skelcam.train.checkpoint import load_model, save_checkpoint
+    from skelcam.train.evaluate import evaluate
 
     model, class_names, state = load_model(checkpoint)
     if list(data.class_names) != class_names:
@@ -148,10 +166,13 @@ def calibrate(
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "uncalibrated.onnx"
         export_onnx(model, class_names, onnx_path, 18, model_version(checkpoint))
+        known = [(f"{Path(data.source).name}:{known_split}", data, data.split(known_split))] \
+            if known_split else []
         dev, unknown = score_all(onnx_path, temperature, manifest, unknown_manifests,
-                                 unknown_sets, live, console)
+                                 unknown_sets, live, console, known)
     if not dev:
-        raise SkelcamError(f"manifest '{manifest}' has no clips of the model's classes")
+        raise SkelcamError("no dev clips or known sequences of the model's classes to measure "
+                           "false rejections on (give --manifest and/or --known-split)")
     threshold, table = choose_threshold(dev, unknown, max_false_rejection)
     # A sequence shorter than the live loop's first window (half the buffer) is never classified,
     # so nothing is shown for it either way: it says nothing about rejection and is left out.

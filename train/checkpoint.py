@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from train.errors import SkelcamError
-from train.files import atomic_write
-from train.model import ModelConfig, SkeletonClassifier, build_model
+from skelcam.train.errors import SkelcamError
+from skelcam.train.files import atomic_write
+from skelcam.train.model import ModelConfig, SkeletonClassifier, build_model
 
 FORMAT = "skelcam-checkpoint-v1"
 

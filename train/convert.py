@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from train.data import stratified_split
-from train.errors import SkelcamError
-from train.files import atomic_write
-from train.skeleton import NUM_JOINTS
+from skelcam.train.data import stratified_split
+from skelcam.train.errors import SkelcamError
+from skelcam.train.files import atomic_write
+from skelcam.train.skeleton import NUM_JOINTS
 
 # Penn Action joint i -> COCO-17 index.
 PENN_TO_COCO: tuple[int, ...] = (0, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)

@@ -3,7 +3,8 @@
 `python -m train merge-daily nw_ucla.pkl utd_mhad.pkl utkinect.pkl sbu.pkl --out daily.pkl
 --unknown-out daily_unknown.pkl` reads the converters' pickles (`train.kinect_convert`), renames
 each dataset's classes onto `DAILY_LABELS` by `DAILY_MAP`, and keeps each dataset's standard
-split, so that the merged `train` and `test` splits never put one subject (or view) on both sides:
+split, so that the merged `train` and `test` splits never put one subject (or view) on both sides
+(`train_fit` and `val` are a fixed stratified 15% carve of `train`, for model selection):
 NW-UCLA cross-view (views 1-2 / 3), UTD-MHAD cross-subject (odd / even), UTKinect's half split
 (subjects 1-5 / 6-10) and SBU's fold 1.
 
@@ -27,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from train import action_labels
-from train.convert import write_pickle_atomic
-from train.data import Clip, SkeletonDataset, load_pyskl
-from train.errors import SkelcamError
+from skelcam.train import action_labels
+from skelcam.train.convert import write_pickle_atomic
+from skelcam.train.data import Clip, SkeletonDataset, load_pyskl, stratified_split
+from skelcam.train.errors import SkelcamError
+
+VAL_FRACTION, VAL_SEED = 0.15, 0
 
 # The required everyday labels first, then what the data supports besides.
 DAILY_LABELS: tuple[str, ...] = (
@@ -133,6 +136,13 @@ def merge_daily(pickles: list[Path], out: Path, unknown_out: Path | None = None)
     if not known:
         raise SkelcamError("the pickles hold no clips of an everyday action")
     present = {a["label"] for a in known}
+    # Model selection and calibration need a validation split that is neither trained on nor
+    # the standard test side: a fixed stratified carve of the train side, as for Penn Action.
+    train_names = set(splits["train"])
+    train_side = [a for a in known if a["frame_dir"] in train_names]
+    fit_idx, val_idx = stratified_split([a["label"] for a in train_side], VAL_FRACTION, VAL_SEED)
+    splits["train_fit"] = [train_side[i]["frame_dir"] for i in fit_idx]
+    splits["val"] = [train_side[i]["frame_dir"] for i in val_idx]
     write_pickle_atomic({"split": splits, "annotations": known,
                          "label_names": list(DAILY_LABELS)}, out)
     if unknown_out is not None and unknown:
@@ -140,7 +150,7 @@ def merge_daily(pickles: list[Path], out: Path, unknown_out: Path | None = None)
                              "label_names": unknown_names}, unknown_out)
     counts = np.bincount([a["label"] for a in known], minlength=len(DAILY_LABELS))
     return {"out": str(out), "clips": len(known), "classes": len(DAILY_LABELS),
-            "train": len(splits["train"]), "test": len(splits["test"]),
+            "train": len(splits["train"]), "test": len(splits["test"]), "val": len(val_idx),
             "unknown_clips": len(unknown), "per_dataset": per_dataset,
             "smallest_class": (DAILY_LABELS[int(counts.argmin())], int(counts.min())),
             "missing_labels": [n for i, n in enumerate(DAILY_LABELS) if i not in present]}

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from train.errors import SkelcamError
-from train.projection import random_view
-from train.skeleton import NUM_JOINTS, flip_permutation
-from train.windowing import (
+from skelcam.train.errors import SkelcamError
+from skelcam.train.projection import random_view
+from skelcam.train.skeleton import NUM_JOINTS, flip_permutation
+from skelcam.train.windowing import (
     DATASET_FPS,
     live_window_indices,
     resample_indices,

@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from train.errors import ReportedElsewhere, SkelcamError
+from skelcam.train.errors import ReportedElsewhere, SkelcamError
 
 # How long a failing rank waits for the rendezvous store when claiming the error report; a store
 # that does not answer within it has gone with the process that hosted it, which failed first.

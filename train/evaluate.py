@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train.checkpoint import load_model
-from train.data import SkeletonDataset, WindowDataset
-from train.errors import SkelcamError
-from train.metrics import ClassificationMetrics, compute_metrics
+from skelcam.train.checkpoint import load_model
+from skelcam.train.data import SkeletonDataset, WindowDataset
+from skelcam.train.errors import SkelcamError
+from skelcam.train.metrics import ClassificationMetrics, compute_metrics
 
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -33,7 +33,7 @@ def _checkpoint_scorer(path: Path) -> tuple[Scorer, list[str], int, int]:
 
 def _onnx_scorer(path: Path) -> tuple[Scorer, list[str], int, int]:
     # Imported here: the ONNX session wrapper lives with the live loop, which is its main user.
-    from realtime.classifier import ActionClassifier
+    from skelcam.realtime.classifier import ActionClassifier
 
     classifier = ActionClassifier(path, device="auto")
     return classifier.logits, classifier.labels, classifier.window, classifier.num_persons

@@ -26,12 +26,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
-from train.checkpoint import read_checkpoint, save_checkpoint, weights_digest
-from train.data import Augment, SkeletonDataset, WindowDataset, stratified_split
-from train.distributed import Session, session
-from train.errors import SkelcamError
-from train.model import ModelConfig, SkeletonClassifier, build_model
-from train.preprocess import FEATURE_GROUPS
+from skelcam.train.checkpoint import read_checkpoint, save_checkpoint, weights_digest
+from skelcam.train.data import Augment, SkeletonDataset, WindowDataset, stratified_split
+from skelcam.train.distributed import Session, session
+from skelcam.train.errors import SkelcamError
+from skelcam.train.model import ModelConfig, SkeletonClassifier, build_model
+from skelcam.train.preprocess import FEATURE_GROUPS
 
 # The label of training windows of no known action (outlier exposure).
 NO_ACTION = -1

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from train import action_labels
-from train.errors import SkelcamError
-from train.skeleton3d import (
+from skelcam.train import action_labels
+from skelcam.train.errors import SkelcamError
+from skelcam.train.skeleton3d import (
     KINECT_TO_COCO,
     SBU_TO_COCO,
     UTD_MHAD_TO_COCO,

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from train import action_labels
-from train.convert import write_pickle_atomic
-from train.errors import SkelcamError
-from train.kinect import (
+from skelcam.train import action_labels
+from skelcam.train.convert import write_pickle_atomic
+from skelcam.train.errors import SkelcamError
+from skelcam.train.kinect import (
     SBU_SPLITS,
     Sample,
     Warn,
@@ -27,7 +27,7 @@ from train.kinect import (
     read_utd_mhad,
     read_utkinect,
 )
-from train.ntu_skeleton import NTU_SPLITS, read_ntu
+from skelcam.train.ntu_skeleton import NTU_SPLITS, read_ntu
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from train.preprocess import FEATURE_GROUPS, SkeletonNormalizer
-from train.skeleton import EDGES, NUM_JOINTS
+from skelcam.train.preprocess import FEATURE_GROUPS, SkeletonNormalizer
+from skelcam.train.skeleton import EDGES, NUM_JOINTS
 
 
 @dataclass

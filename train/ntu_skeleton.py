@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from train.errors import SkelcamError
-from train.kinect import Sample, Warn
-from train.skeleton3d import KINECT_TO_COCO, coco_clip, kinect_to_camera
+from skelcam.train.errors import SkelcamError
+from skelcam.train.kinect import Sample, Warn
+from skelcam.train.skeleton3d import KINECT_TO_COCO, coco_clip, kinect_to_camera
 
 NTU_IMAGE_SHAPE: tuple[int, int] = (1080, 1920)
 NTU_JOINTS = 25

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from train.skeleton import NUM_JOINTS, PARENT
+from skelcam.train.skeleton import NUM_JOINTS, PARENT
 
 # Feature groups SkeletonNormalizer can produce, two channels (x, y) each; a presence mask
 # channel always follows them.

@@ -6,7 +6,7 @@ shows it the same motion from any side, height and lens, as users' webcams will.
 
 How to call it, e.g. in a dataset's `__getitem__` with the per-item generator:
 
-    from train.projection import random_view
+    from skelcam.train.projection import random_view
     keypoints, (height, width) = random_view(ann["keypoint_3d"], rng, ann["keypoint_score"] > 0)
 
 `keypoints` [M, T, 17, 2] float32 pixels replace `ann["keypoint"]`; the scores are unchanged
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from train.skeleton import JOINT_NAMES
+from skelcam.train.skeleton import JOINT_NAMES
 
 NEAR_M = 0.3
 FIT_FRACTION = 0.9

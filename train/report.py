@@ -25,8 +25,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from train.files import atomic_write
-from train.metrics import ClassificationMetrics
+from skelcam.train.files import atomic_write
+from skelcam.train.metrics import ClassificationMetrics
 
 # Above this many classes the per-cell percentages are unreadable, so only colour is drawn.
 MAX_CLASSES_WITH_CELL_TEXT = 30

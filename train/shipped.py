@@ -2,16 +2,20 @@
 
 Two models ship, chosen on the command line by name (`skelcam --model penn|daily`): the Penn
 Action sports model and the everyday-action model trained on the Kinect sets (`train.daily`).
-The project is installed editable (`pip install -e .`), so the `weights/` folder at the
-repository root is found next to the packages.
+The repository's `weights/` folder is the package `skelcam.weights`, so it is found through the
+package, wherever it is installed: a wheel puts it in site-packages, an editable install
+(`pip install -e .`) points at the checkout's folder.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+# pip installs packages as plain folders, so the package's resources are real files (ONNX
+# Runtime and torch need a path, not a stream).
+WEIGHTS_DIR = Path(str(files("skelcam.weights")))
 
 
 @dataclass(frozen=True)

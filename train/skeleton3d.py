@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.skeleton import JOINT_NAMES, NUM_JOINTS
+from skelcam.train.skeleton import JOINT_NAMES, NUM_JOINTS
 
 # Kinect v1 and v2 record skeletons at 30 frames/s.
 KINECT_FPS = 30.0

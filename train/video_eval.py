@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from train.errors import SkelcamError
+from skelcam.train.errors import SkelcamError
 
 UNKNOWN_CLASS = "unknown"
 
@@ -94,8 +94,8 @@ def recording_for(clip: Path, live: LiveSettings,
 
     Returns (recording, seconds spent on pose estimation, whether it came from the cache).
     """
-    from realtime.pose import create_backend
-    from realtime.pose.recording import (
+    from skelcam.realtime.pose import create_backend
+    from skelcam.realtime.pose.recording import (
         PoseRecording,
         backend_description,
         cache_path,
@@ -121,8 +121,8 @@ def classify_recording(recording, classifier, stride: int, smoothing: float):
     `windows` are the subject's smoothed probabilities at each classification step and `labels`
     the decision shown for the subject at that step (None = no known action).
     """
-    from realtime.decision import label_for
-    from realtime.recognizer import ActionRecognizer
+    from skelcam.realtime.decision import label_for
+    from skelcam.realtime.recognizer import ActionRecognizer
 
     recognizer = ActionRecognizer(recording.replay(), classifier, recording.fps, stride,
                                   smoothing)
@@ -219,7 +219,7 @@ def summarize(results: list[ClipResult], class_names: list[str]) -> dict[str, An
 def decision_metrics(results: list[ClipResult], class_names: list[str]):
     """`ClassificationMetrics` of the clip decisions over the model's classes plus "no known
     action" (for the confusion PNG)."""
-    from train.metrics import compute_metrics
+    from skelcam.train.metrics import compute_metrics
 
     names = [*class_names, NO_KNOWN_ACTION]
     index = {name: i for i, name in enumerate(class_names)}
@@ -268,7 +268,7 @@ def run_evaluation(
         TimeElapsedColumn,
     )
 
-    from realtime.classifier import ActionClassifier
+    from skelcam.realtime.classifier import ActionClassifier
 
     clips = read_manifest(manifest)
     classifier = ActionClassifier(weights, device="cpu")

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from train.errors import SkelcamError
+from skelcam.train.errors import SkelcamError
 
 from .keypoints import Poses
 

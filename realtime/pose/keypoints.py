@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from train.skeleton import JOINT_NAMES, NUM_JOINTS
+from skelcam.train.skeleton import JOINT_NAMES, NUM_JOINTS
 
 # BlazePose's box is the landmarks' extent grown by this fraction of its longer side, so that the
 # box covers the head and hands and not just the joint centres.

@@ -44,8 +44,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from train.errors import SkelcamError
-from train.skeleton import flip_permutation, keypoint_similarity
+from skelcam.train.errors import SkelcamError
+from skelcam.train.skeleton import flip_permutation, keypoint_similarity
 
 from .base import PoseBackend, runtime_for
 from .keypoints import Poses, mediapipe_to_coco

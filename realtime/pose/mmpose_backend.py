@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from train.errors import SkelcamError
+from skelcam.train.errors import SkelcamError
 
 from .base import PoseBackend, runtime_for
 from .keypoints import Poses

@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from train.errors import SkelcamError
+from skelcam.train.errors import SkelcamError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import ctypes.util
 from pathlib import Path
 from typing import Any
 
-from train.errors import SkelcamError
+from skelcam.train.errors import SkelcamError
 
 from .base import runtime_for
 

@@ -21,9 +21,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from train.errors import SkelcamError
-from train.files import atomic_write
-from train.skeleton import NUM_JOINTS
+from skelcam.train.errors import SkelcamError
+from skelcam.train.files import atomic_write
+from skelcam.train.skeleton import NUM_JOINTS
 
 from .base import PoseBackend
 from .keypoints import Poses
@@ -117,7 +117,7 @@ def record_video(
     on_frame: Callable[[int], None] | None = None,
 ) -> PoseRecording:
     """Run `backend` over every frame of `video` (in order, as the live loop does)."""
-    from realtime.capture import open_source
+    from skelcam.realtime.capture import open_source
 
     frames: list[Poses] = []
     with open_source(str(video)) as source:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from train.errors import SkelcamError
+from skelcam.train.errors import SkelcamError
 
 from .keypoints import Poses
 

@@ -23,8 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from train.errors import SkelcamError
-from train.skeleton import NUM_JOINTS
+from skelcam.train.errors import SkelcamError
+from skelcam.train.skeleton import NUM_JOINTS
 
 from . import model_files
 from .base import PoseBackend

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from train.errors import SkelcamError
+from skelcam.train.errors import SkelcamError
 
 from .model_files import cache_dir
 
