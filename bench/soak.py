@@ -57,9 +57,14 @@ def rss_mb() -> float:
 class LoopedSource:
     """The clip played live again and again, as one source with frame numbers that keep counting.
 
-    It offers what `run_loop` reads of a `FrameSource` (`info`, `read_ms`, `dropped`, iteration)
-    and remembers the newest frame handed out, whose capture time gives its latency.
+    It offers what `run_loop` reads of a `FrameSource` (`info`, `read_ms`, `dropped`, `frames`,
+    and the stream-outage fields, which a file never has) and remembers the newest frame handed
+    out, whose capture time gives its latency.
     """
+
+    notice: str | None = None
+    outages: tuple = ()
+    gone = False
 
     def __init__(self, video: Path, seconds: float) -> None:
         self.video, self.seconds = video, seconds
@@ -77,6 +82,10 @@ class LoopedSource:
     @property
     def dropped(self) -> int:
         return self._dropped_before + (self._current.dropped if self._current else 0)
+
+    def frames(self, idle_s: float | None = None) -> Iterator[Frame]:
+        """All frames of all passes (a file never idles, so `idle_s` does not apply)."""
+        return iter(self)
 
     def __iter__(self) -> Iterator[Frame]:
         end = time.perf_counter() + self.seconds

@@ -112,7 +112,9 @@ def score_all(
                       r.clip_probabilities is not None
                       and int(np.argmax(r.clip_probabilities)) == index.get(r.clip.label, -1))
                for r in dev_results if r.clip.label != UNKNOWN_CLASS]
-    unknown = []
+    # Rows of class `unknown` in the dev manifest are real clips of no known action.
+    unknown = [Scored(r.clip.path.name, manifest.name, r.clip_probabilities, False)
+               for r in dev_results if r.clip.label == UNKNOWN_CLASS] if manifest else []
     for extra in unknown_manifests:
         results, _, _ = run_evaluation(extra, onnx_path, live, console, threshold=0.0,
                                        temperature=temperature)
