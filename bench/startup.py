@@ -17,6 +17,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,11 +29,11 @@ CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / \
 LIVE_MODULES = ("cli", "capture", "recognizer", "loop", "writer", "pose.mediapipe_backend")
 
 
-def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+def measure(command: list[str], env: dict[str, str], cwd: str) -> tuple[float, float, str]:
     """(seconds, peak RSS in MB, stdout) of one fresh process."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -41,13 +42,16 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, str]
     return time.perf_counter() - started, usage.ru_maxrss / 1024, out
 
 
-def side(package: str, cli_module: str, pythonpath: str | None) -> dict:
+def side(package: str, cli_module: str, checkout: str | None) -> dict:
+    """How to run one side. An old checkout runs from its own folder (Python puts the working
+    folder first on the path, so its top-level packages win over anything installed)."""
     env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
+    if checkout:
+        env["PYTHONPATH"] = checkout
     imports = "; ".join(f"import {package}.{m}" for m in LIVE_MODULES)
     return {
         "env": env,
+        "cwd": checkout or tempfile.gettempdir(),
         "import": [sys.executable, "-c",
                    f"{imports}; import sys; print('torch' in sys.modules)"],
         "run": [sys.executable, "-m", cli_module, "--video", str(CLIP), "--no-show", "--pose",
@@ -70,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):
         for name, spec in sides.items():
             for kind in ("import", "run"):
-                results.setdefault((name, kind), []).append(measure(spec[kind], spec["env"]))
+                row = measure(spec[kind], spec["env"], spec["cwd"])
+                results.setdefault((name, kind), []).append(row)
     table = Table(title=f"startup and memory, median of {args.repeats} alternated runs")
     for col in ("checkout", "what", "seconds", "peak RSS MB", "imports torch"):
         table.add_column(col, justify="left" if col in ("checkout", "what") else "right")
