@@ -1,7 +1,8 @@
 """Where the shipped classifiers live, so the CLI, the exporter and the tests agree.
 
-Two models ship, chosen on the command line by name (`skelcam --model penn|daily`): the Penn
-Action sports model and the everyday-action model trained on the Kinect sets (`train.daily`).
+Shipped models are chosen on the command line by name (`skelcam --model NAME`). One ships: the
+Penn Action sports model. The everyday-action label set (`train.daily`) has its data and
+training command, but no trained model yet, so it has no entry here.
 The repository's `weights/` folder is the package `skelcam.weights`, so it is found through the
 package, wherever it is installed: a wheel puts it in site-packages, an editable install
 (`pip install -e .`) points at the checkout's folder.
@@ -46,7 +47,6 @@ class ShippedModel:
 
 MODELS: dict[str, ShippedModel] = {
     "penn": ShippedModel("penn", "skelcam_penn15", "labels.txt", "metrics.json"),
-    "daily": ShippedModel("daily", "skelcam_daily29", "labels_daily.txt", "metrics_daily.json"),
 }
 # The model `skelcam` runs when none is named (README "Which model").
 DEFAULT_MODEL = "penn"
