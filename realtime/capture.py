@@ -568,19 +568,23 @@ def _open_file(path: Path, queue_size: int, live: bool = False) -> FrameSource:
 def _file_source(capture: cv2.VideoCapture, where: str, name: str, queue_size: int,
                  live: bool = False) -> FrameSource:
     """A source that yields every frame of an opened file-like capture (validated here)."""
+    first, info = _first_frame(capture, f"{where}: the video has no frames", name,
+                               _frame_count(capture))
+    return FrameSource(capture, None if live else first, info, queue_size=queue_size, live=live)
+
+
+def _first_frame(capture: cv2.VideoCapture, no_frame: str, name: str, frame_count: int | None,
+                 is_stream: bool = False) -> tuple[np.ndarray, SourceInfo]:
+    """Read the validation frame of a file or stream and describe the source from it (its size
+    is what every later frame will have); no frame is the `no_frame` error."""
     ok, first = capture.read()
     if not ok or first is None:
         capture.release()
-        raise SkelcamError(f"{where}: the video has no frames")
-    info = SourceInfo(
-        width=first.shape[1],
-        height=first.shape[0],
-        fps=_sane_fps(capture.get(cv2.CAP_PROP_FPS)),
-        frame_count=_frame_count(capture),
-        is_camera=False,
-        name=name,
-    )
-    return FrameSource(capture, None if live else first, info, queue_size=queue_size, live=live)
+        raise SkelcamError(no_frame)
+    info = SourceInfo(width=first.shape[1], height=first.shape[0],
+                      fps=_sane_fps(capture.get(cv2.CAP_PROP_FPS)), frame_count=frame_count,
+                      is_camera=False, name=name, is_stream=is_stream)
+    return first, info
 
 
 def _open_sequence(pattern: Path, queue_size: int) -> FrameSource:
@@ -643,19 +647,8 @@ def _open_url(url: str, scheme: str, queue_size: int, reconnect_timeout_s: float
     count = _frame_count(capture)
     if scheme.startswith("http") and count is not None:
         return _file_source(capture, where, name, queue_size)
-    ok, first = capture.read()
-    if not ok or first is None:
-        capture.release()
-        raise SkelcamError(f"{where}: it delivered no frame within {read_timeout_s:g} s")
-    info = SourceInfo(
-        width=first.shape[1],
-        height=first.shape[0],
-        fps=_sane_fps(capture.get(cv2.CAP_PROP_FPS)),
-        frame_count=None,
-        is_camera=False,
-        name=name,
-        is_stream=True,
-    )
+    _, info = _first_frame(capture, f"{where}: it delivered no frame within {read_timeout_s:g} s",
+                           name, None, is_stream=True)
     # As for a camera, the validation frame is stale by the time the loop starts.
     return FrameSource(
         capture, None, info,

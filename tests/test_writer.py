@@ -11,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -286,31 +288,33 @@ INTERRUPTED_RUN = textwrap.dedent(
 )
 
 
+@contextmanager
+def writing_process(script: str, path: Path) -> Iterator[subprocess.Popen]:
+    """`script` run on `path` in a child Python, killed at the end and after 60 s whatever goes
+    wrong (no hung test)."""
+    process = subprocess.Popen([sys.executable, "-c", script, str(path)], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, process.kill)
+    watchdog.start()
+    try:
+        yield process
+    finally:
+        watchdog.cancel()
+        process.kill()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("name", ["out.mp4", "out.mkv", "out.avi"])
 def test_interrupted_run_leaves_a_playable_file(
     tmp_path: Path, signum: signal.Signals, name: str
 ) -> None:
     path = tmp_path / name
-    process = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTED_RUN, str(path)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    watchdog = threading.Timer(60, process.kill)  # no hang, whatever goes wrong
-    watchdog.start()
-    try:
-        assert process.stdout is not None
+    with writing_process(INTERRUPTED_RUN, path) as process:
         if process.stdout.readline() != "writing\n":
             process.kill()
             pytest.fail(f"the writing process failed: {process.communicate()[1]}")
         process.send_signal(signum)
         _, stderr = process.communicate()
-    finally:
-        watchdog.cancel()
-        process.kill()
     assert process.returncode == 130, stderr
     frames, _ = read_back(path)
     assert len(frames) > 10
@@ -341,27 +345,14 @@ KILLED_RUN = textwrap.dedent(
 def test_sigkill_loses_at_most_the_last_second(tmp_path: Path, name: str) -> None:
     """SIGKILL runs no cleanup at all: the file must already hold every finished fragment."""
     path = tmp_path / name
-    process = subprocess.Popen(
-        [sys.executable, "-c", KILLED_RUN, str(path)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    watchdog = threading.Timer(60, process.kill)
-    watchdog.start()
     encoded = 0
-    try:
-        assert process.stdout is not None
+    with writing_process(KILLED_RUN, path) as process:
         for line in process.stdout:
             encoded = int(line)
             if encoded >= 80:
                 break
         process.send_signal(signal.SIGKILL)
         _, stderr = process.communicate()
-    finally:
-        watchdog.cancel()
-        process.kill()
     assert encoded >= 80, f"the writing process failed: {stderr}"
     assert process.returncode == -signal.SIGKILL
     assert codec_of(path) == expected_codec(name)
