@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from skelcam.train.data import Augment, WindowDataset, load_pyskl
 from skelcam.train.skeleton import flip_permutation
@@ -141,3 +142,39 @@ def test_negatives_come_from_virtual_cameras(tmp_path: Path) -> None:
     ds.epoch = 1
     second, _, _ = ds[0]
     assert label == -1 and not np.allclose(first.numpy(), second.numpy())
+
+
+SBU = SHARED / "kinect" / "sbu"
+
+
+@pytest.mark.skipif(not SBU.is_dir(), reason=f"SBU recordings not found at {SBU}")
+def test_cut_keeps_the_first_person_of_a_pair(tmp_path: Path) -> None:
+    """On real two-person SBU clips the border crosses the first person's body, so that person
+    keeps joints in every window and its normalised features stay body-sized. A border placed
+    on both people's extent removed the first person now and then (a side edge between them),
+    and the partner, divided by a body size of zero, reached features of 1e5: that broke the
+    first daily-model runs."""
+    import shutil
+
+    from skelcam.train.kinect_convert import convert_skeletons
+    from skelcam.train.model import SkeletonNormalizer
+
+    folder = tmp_path / "sbu"
+    for path in sorted(SBU.glob("s01s02/0[1-8]/001/skeleton_pos.txt")):
+        dest = folder / path.relative_to(SBU)
+        dest.parent.mkdir(parents=True)
+        shutil.copy(path, dest)
+    convert_skeletons("sbu", folder, tmp_path / "sbu.pkl", warn=pytest.fail)
+    data = load_pyskl(tmp_path / "sbu.pkl")
+    assert data.num_persons == 2 and len(data.clips) == 8
+    normalise = SkeletonNormalizer(list(range(17)), 0.05, ["joint", "bone"])
+    aug = Augment(**{**QUIET, "cut": 1.0})
+    largest = 0.0
+    for clip in data.clips:
+        for seed in range(10):
+            kp, sc = aug(clip.keypoints, clip.scores, np.random.default_rng(seed))
+            frames = kp.shape[1]
+            assert (sc[0] > 0).sum() >= 2 * frames  # two joints a frame, on average
+            features = normalise(*(torch.from_numpy(a[None]) for a in (kp, sc)))
+            largest = max(largest, float(features[..., :-1].abs().max()))
+    assert largest < 5.0

@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--negative-share", type=float, default=0.5,
                      help="negative windows per epoch, as a share of the training clips")
     fit.add_argument("--init", type=Path, metavar="CHECKPOINT",
-                     help="start from this checkpoint's weights (same classes and model)")
+                     help="start from this checkpoint's weights (same model; with other classes, "
+                          "its backbone only)")
     fit.add_argument("--warmup-epochs", type=int, default=3)
     fit.add_argument("--exclude-classes", default="", metavar="NAME,...",
                      help="classes of the --negatives files to leave out (actions the model "

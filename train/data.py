@@ -302,10 +302,19 @@ class Augment:
     @staticmethod
     def _beyond_border(kp: np.ndarray, present: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Joints beyond a random frame edge that crosses the body: legs below a close shot's
-        bottom edge most often, then a head above the top, then a side."""
+        bottom edge most often, then a head above the top, then a side.
+
+        The edge crosses the first person's body, the one being classified: live, that person
+        is in the frame by definition, while the other one may be cut off entirely. Placed on
+        the extent of both people, a side edge could remove the first person altogether, and
+        the normaliser would then scale the partner by a body size of zero.
+        """
         axis, sign = [(1, 1), (1, -1), (0, 1), (0, -1)][rng.choice(4, p=[0.55, 0.15, 0.15, 0.15])]
+        if not present.any():
+            return np.zeros(present.shape, bool)
         coord = kp[..., axis] * sign
-        lo, hi = coord[present].min(), coord[present].max()
+        subject = coord[0][present[0]] if present[0].any() else coord[present]
+        lo, hi = subject.min(), subject.max()
         edge = lo + rng.uniform(0.45, 0.95) * (hi - lo)
         return coord > edge
 

@@ -139,7 +139,7 @@ def _fit(
     )
     model = build_model(config).to(device)
     if options.init is not None:
-        _warm_start(model, Path(options.init), config)
+        console.print(_warm_start(model, Path(options.init), config))
     train_set: Dataset = WindowDataset(data, train_idx, config.window, config.num_persons,
                                        options.augment, options.seed)
     negative_sets = [
@@ -276,15 +276,29 @@ def _same_weights(ranks: Session, model: nn.Module) -> list[str]:
     return digests
 
 
-def _warm_start(model: SkeletonClassifier, path: Path, config: ModelConfig) -> None:
-    """Load `path`'s weights into `model`; its config must match except for the window."""
+def _warm_start(model: SkeletonClassifier, path: Path, config: ModelConfig) -> str:
+    """Load `path`'s weights into `model` and say what was loaded.
+
+    The window and the person count may differ (no weight depends on them). Another class list
+    keeps this model's fresh classifier head and takes only the backbone: a model for a new
+    label set then starts from features that already learned estimated-pose noise, which on
+    this CPU saves most of a from-scratch run.
+    """
     state = read_checkpoint(path)
-    theirs = {k: v for k, v in state["config"].items() if k != "window"}
-    ours = {k: v for k, v in config.to_dict().items() if k != "window"}
+    free = {"window", "num_persons", "num_classes"}
+    theirs = {k: v for k, v in state["config"].items() if k not in free}
+    ours = {k: v for k, v in config.to_dict().items() if k not in free}
     if theirs != ours:
         diff = sorted(k for k in ours if theirs.get(k) != ours[k])
         raise SkelcamError(f"--init '{path}' has another model config ({', '.join(diff)} differ)")
-    model.load_state_dict(state["model"])
+    weights = state["model"]
+    if state["config"]["num_classes"] == config.num_classes:
+        model.load_state_dict(weights)
+        return f"warm start from {path}"
+    backbone = {k: v for k, v in weights.items() if not k.startswith("head.")}
+    model.load_state_dict(backbone, strict=False)
+    return (f"warm start from {path}: backbone only ({state['config']['num_classes']} classes "
+            f"there, {config.num_classes} here; new classifier head)")
 
 
 def _warmup_cosine(warmup_steps: int, total_steps: int):
