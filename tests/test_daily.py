@@ -66,6 +66,10 @@ def test_merge_keeps_splits_labels_and_unknowns(converted: dict[str, Path],
     train = {data.clips[i].name for i in data.split("train")}
     test = {data.clips[i].name for i in data.split("test")}
     assert not train & test
+    per_set = [{data.clips[i].name for i in data.split(f"test_{d}")}
+               for d in ("nw_ucla", "utd_mhad", "utkinect", "sbu")]
+    assert set().union(*per_set) == test and sum(map(len, per_set)) == len(test)
+    assert all(n.startswith("sbu/") for n in per_set[3])
     assert all(n.endswith("_v03") for n in test if n.startswith("nw_ucla/"))
     assert names["nw_ucla/a01_s01_e00_v01"] == names["nw_ucla/a02_s01_e00_v01"] == "pick_up"
     # UTD-MHAD: both swipes are `swipe`, odd subjects train; bowling is not an everyday action.

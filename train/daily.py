@@ -6,7 +6,8 @@ each dataset's classes onto `DAILY_LABELS` by `DAILY_MAP`, and keeps each datase
 split, so that the merged `train` and `test` splits never put one subject (or view) on both sides
 (`train_fit` and `val` are a fixed stratified 15% carve of `train`, for model selection):
 NW-UCLA cross-view (views 1-2 / 3), UTD-MHAD cross-subject (odd / even), UTKinect's half split
-(subjects 1-5 / 6-10) and SBU's fold 1.
+(subjects 1-5 / 6-10) and SBU's fold 1. `test_nw_ucla`, `test_utd_mhad`, `test_utkinect` and
+`test_sbu` are the parts of `test` that each set contributed, to score one model per protocol.
 
 How classes merge, and why:
 
@@ -129,6 +130,9 @@ def merge_daily(pickles: list[Path], out: Path, unknown_out: Path | None = None)
             else:
                 known.append(_annotation(clip, name, DAILY_LABELS.index(daily)))
                 splits[part].append(name)
+                # Each set's own test side too, so one model is scored per protocol.
+                if part == "test":
+                    splits.setdefault(f"test_{dataset}", []).append(name)
                 per_dataset[dataset] += 1
     missing = sorted(set(DAILY_MAP) - seen)
     if missing:
