@@ -1,6 +1,7 @@
 """Export a skelcam checkpoint to the ONNX model the live loop runs, and verify it.
 
     python export/to_onnx.py                      # weights/skelcam_penn15.pt -> .onnx beside it
+    python export/to_onnx.py --model daily        # a shipped model by name (skelcam --model)
     python export/to_onnx.py --checkpoint runs/ntu/best.pt --out ntu.onnx
 
 The graph takes what the live loop has in hand, pixel keypoints [N, M, T, 17, 2] and scores
@@ -35,7 +36,7 @@ from skelcam.train.data import load_pyskl
 from skelcam.train.errors import SkelcamError, print_error
 from skelcam.train.files import atomic_write
 from skelcam.train.model import SkeletonClassifier
-from skelcam.train.shipped import CHECKPOINT
+from skelcam.train.shipped import DEFAULT_MODEL, MODELS
 from skelcam.train.skeleton import LAYOUT
 from skelcam.train.windowing import sample_window, select_persons
 
@@ -195,16 +196,20 @@ def run(checkpoint: Path, out: Path, opset: int, verify_data: Path | None,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Export a skelcam checkpoint to ONNX.")
-    parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", choices=tuple(MODELS),
+                        help=f"a shipped model's checkpoint (default: {DEFAULT_MODEL})")
+    source.add_argument("--checkpoint", type=Path, help="any skelcam checkpoint")
     parser.add_argument("--out", type=Path, help="default: the checkpoint's path with .onnx")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     parser.add_argument("--verify-data", type=Path, default=DEFAULT_VERIFY_DATA,
                         help="a COCO-17 PYSKL pickle whose clips are used for the parity check")
     args = parser.parse_args(argv)
     console = Console()
-    out = args.out or args.checkpoint.with_suffix(".onnx")
+    checkpoint = args.checkpoint or MODELS[args.model or DEFAULT_MODEL].checkpoint
+    out = args.out or checkpoint.with_suffix(".onnx")
     try:
-        ok = run(args.checkpoint, out, args.opset, args.verify_data, console)
+        ok = run(checkpoint, out, args.opset, args.verify_data, console)
     except SkelcamError as exc:
         print_error(str(exc))
         return 2

@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--model", choices=tuple(MODELS),
                        help=f"a shipped classifier by name (default: {DEFAULT_MODEL}): penn = 15 "
-                       "sports (Penn Action)")
+                       "sports (Penn Action), daily = 29 everyday and two-person actions")
     model.add_argument("--weights", type=Path, help="any skelcam ONNX classifier file")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE,

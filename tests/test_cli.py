@@ -89,6 +89,24 @@ def test_log_has_valid_top5_for_both_people(two_people_run) -> None:
         assert r["time"] == pytest.approx(r["frame"] / 30, abs=1e-3)
 
 
+def test_model_daily_runs_the_everyday_model_and_rejects_drinking(tmp_path: Path) -> None:
+    """`--model daily` runs the shipped everyday-action model (29 labels, pairs) on the real
+    drinking clip: every top-5 label is one of its labels, and drinking, which is none of them,
+    ends as "no known action" for the run (the everyday-action issue's real-clip check)."""
+    from skelcam.train.shipped import MODELS
+
+    log = tmp_path / "drink.jsonl"
+    result = skelcam("--video", ONE_PERSON, "--model", "daily", "--log", log, "--pose",
+                     "mediapipe", "--no-show")
+    assert result.returncode == 0, result.stderr
+    assert "classifier: skelcam_daily29.onnx" in result.stdout
+    labels = MODELS["daily"].labels.read_text().split()
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records and all(p["label"] in labels for r in records for p in r["top5"])
+    summary = next(line for line in result.stdout.splitlines() if "main person's action" in line)
+    assert "no known action" in summary
+
+
 def test_log_label_is_the_decision_shown(two_people_run) -> None:
     """Each line's `label` is the top-1 when its (calibrated, smoothed) probability reaches the
     shipped model's no-known-action threshold, else null, and the run's summary names the whole

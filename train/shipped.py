@@ -1,8 +1,8 @@
 """Where the shipped classifiers live, so the CLI, the exporter and the tests agree.
 
-Shipped models are chosen on the command line by name (`skelcam --model NAME`). One ships: the
-Penn Action sports model. The everyday-action label set (`train.daily`) has its data and
-training command, but no trained model yet, so it has no entry here.
+Shipped models are chosen on the command line by name (`skelcam --model NAME`): `penn`, the 15
+Penn Action sports, and `daily`, the 29 everyday and two-person actions of `train.daily`
+(trained on the Kinect sets). README "Which model" says which is the default and why.
 The repository's `weights/` folder is the package `skelcam.weights`, so it is found through the
 package, wherever it is installed: a wheel puts it in site-packages, an editable install
 (`pip install -e .`) points at the checkout's folder.
@@ -47,6 +47,7 @@ class ShippedModel:
 
 MODELS: dict[str, ShippedModel] = {
     "penn": ShippedModel("penn", "skelcam_penn15", "labels.txt", "metrics.json"),
+    "daily": ShippedModel("daily", "skelcam_daily29", "labels_daily29.txt", "metrics_daily29.json"),
 }
 # The model `skelcam` runs when none is named (README "Which model").
 DEFAULT_MODEL = "penn"
