@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from skelcam.train.shipped import LABELS, ONNX_MODEL
+from skelcam.train.shipped import LABELS, MODELS, ONNX_MODEL
 
 VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 TWO_PEOPLE = VIDEOS / "ntu_sample.avi"
@@ -93,8 +93,6 @@ def test_model_daily_runs_the_everyday_model_and_rejects_drinking(tmp_path: Path
     """`--model daily` runs the shipped everyday-action model (29 labels, pairs) on the real
     drinking clip: every top-5 label is one of its labels, and drinking, which is none of them,
     ends as "no known action" for the run (the everyday-action issue's real-clip check)."""
-    from skelcam.train.shipped import MODELS
-
     log = tmp_path / "drink.jsonl"
     result = skelcam("--video", ONE_PERSON, "--model", "daily", "--log", log, "--pose",
                      "mediapipe", "--no-show")
