@@ -19,7 +19,7 @@ from tests.conftest import SHARED
 
 QUIET = {"flip": 0.0, "rotate_deg": 0.0, "scale": 0.0, "shear": 0.0, "jitter": 0.0,
          "offset": 0.0, "joint_drop": 0.0, "frame_drop": 0.0, "swap": 0.0, "cut": 0.0,
-         "hip_width": (1.0, 1.0)}
+         "hip_width": (1.0, 1.0), "person_swap": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -147,26 +147,36 @@ def test_negatives_come_from_virtual_cameras(tmp_path: Path) -> None:
 SBU = SHARED / "kinect" / "sbu"
 
 
-@pytest.mark.skipif(not SBU.is_dir(), reason=f"SBU recordings not found at {SBU}")
-def test_cut_keeps_the_first_person_of_a_pair(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def sbu_pairs(tmp_path_factory: pytest.TempPathFactory):
+    """Real SBU pair s01s02, one take of each of its 8 interactions, converted."""
+    import shutil
+
+    from skelcam.train.kinect_convert import convert_skeletons
+
+    if not SBU.is_dir():
+        pytest.skip(f"SBU recordings not found at {SBU}")
+    root = tmp_path_factory.mktemp("sbu")
+    folder = root / "sbu"
+    for path in sorted(SBU.glob("s01s02/0[1-8]/001/skeleton_pos.txt")):
+        dest = folder / path.relative_to(SBU)
+        dest.parent.mkdir(parents=True)
+        shutil.copy(path, dest)
+    convert_skeletons("sbu", folder, root / "sbu.pkl", warn=pytest.fail)
+    data = load_pyskl(root / "sbu.pkl")
+    assert data.num_persons == 2 and len(data.clips) == 8
+    return data
+
+
+def test_cut_keeps_the_first_person_of_a_pair(sbu_pairs) -> None:
     """On real two-person SBU clips the border crosses the first person's body, so that person
     keeps joints in every window and its normalised features stay body-sized. A border placed
     on both people's extent removed the first person now and then (a side edge between them),
     and the partner, divided by a body size of zero, reached features of 1e5: that broke the
     first daily-model runs."""
-    import shutil
-
-    from skelcam.train.kinect_convert import convert_skeletons
     from skelcam.train.model import SkeletonNormalizer
 
-    folder = tmp_path / "sbu"
-    for path in sorted(SBU.glob("s01s02/0[1-8]/001/skeleton_pos.txt")):
-        dest = folder / path.relative_to(SBU)
-        dest.parent.mkdir(parents=True)
-        shutil.copy(path, dest)
-    convert_skeletons("sbu", folder, tmp_path / "sbu.pkl", warn=pytest.fail)
-    data = load_pyskl(tmp_path / "sbu.pkl")
-    assert data.num_persons == 2 and len(data.clips) == 8
+    data = sbu_pairs
     normalise = SkeletonNormalizer(list(range(17)), 0.05, ["joint", "bone"])
     aug = Augment(**{**QUIET, "cut": 1.0})
     largest = 0.0
@@ -178,3 +188,22 @@ def test_cut_keeps_the_first_person_of_a_pair(tmp_path: Path) -> None:
             features = normalise(*(torch.from_numpy(a[None]) for a in (kp, sc)))
             largest = max(largest, float(features[..., :-1].abs().max()))
     assert largest < 5.0
+
+
+def test_person_swap_trades_the_slots_of_a_pair(sbu_pairs, penn_clip) -> None:
+    """Either partner of a real SBU pair can be the subject: with `person_swap` 1 the two
+    people trade slots and keep their joints; with 0 they stay. A one-person clip draws no
+    number for it, so one-person training keeps the same augmentations as before the option."""
+    clip = sbu_pairs.clips[0]
+    kp, sc = clip.keypoints[:, :20], clip.scores[:, :20]
+    swapped, ssc = Augment(**{**QUIET, "person_swap": 1.0})(kp, sc, np.random.default_rng(0))
+    kept, _ = Augment(**QUIET)(kp, sc, np.random.default_rng(0))
+    np.testing.assert_allclose(swapped, kp[[1, 0]], atol=1e-3)
+    np.testing.assert_array_equal(ssc, sc[[1, 0]])
+    np.testing.assert_allclose(kept, kp, atol=1e-3)
+    one_kp, one_sc = penn_clip
+    noisy = {"jitter": 0.02, "flip": 0.5, "person_swap": 1.0}
+    a, _ = Augment(**{**QUIET, **noisy})(one_kp, one_sc, np.random.default_rng(3))
+    b, _ = Augment(**{**QUIET, **noisy, "person_swap": 0.0})(one_kp, one_sc,
+                                                              np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)

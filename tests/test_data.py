@@ -20,6 +20,7 @@ from skelcam.train.data import (
     SkeletonDataset,
     WindowDataset,
     load_pyskl,
+    repeat_rare,
     stratified_split,
 )
 from skelcam.train.errors import SkelcamError
@@ -301,6 +302,27 @@ def test_augmentation_is_deterministic_per_seed_epoch_item(custom16: SkeletonDat
     assert not torch.equal(make(epoch=1)[2][0], forward[2][0])
     assert not torch.equal(make(seed=1)[2][0], forward[2][0])
     assert not torch.equal(forward[5][0], forward[0][0])
+
+
+def test_repeat_rare_repeats_only_the_rare_classes(custom16: SkeletonDataset) -> None:
+    """On the real custom16 train split with its smallest class thinned out to 5 clips: that
+    class's clips come round(sqrt(threshold / share)) times each, every other class once, the
+    order of first appearance is kept, and threshold 0 is the plain split."""
+    train = custom16.split("xsub_train")
+    labels = [custom16.clips[i].label for i in train]
+    rare = Counter(labels).most_common()[-1][0]
+    first_rare = [i for i, lab in zip(train, labels, strict=True) if lab == rare][:5]
+    indices = [i for i, lab in zip(train, labels, strict=True) if lab != rare or i in first_rare]
+    kept_labels = [custom16.clips[i].label for i in indices]
+    threshold = 0.05
+    repeats = round(float(np.sqrt(threshold / (5 / len(indices)))))
+    assert repeats >= 2
+    out = repeat_rare(indices, kept_labels, threshold)
+    counts = Counter(out)
+    assert all(counts[i] == (repeats if lab == rare else 1)
+               for i, lab in zip(indices, kept_labels, strict=True))
+    assert list(dict.fromkeys(out)) == indices
+    assert repeat_rare(indices, kept_labels, 0.0) == indices
 
 
 def test_flip_keeps_a_left_wrist_a_left_wrist(custom16: SkeletonDataset) -> None:

@@ -114,6 +114,7 @@ def _load_and_fit(args: argparse.Namespace, console: Console) -> dict:
         features=features, augment=_parse_augment(args.augment),
         negative_weight=args.negative_weight, negative_share=args.negative_share,
         init=str(args.init) if args.init else None, warmup_epochs=args.warmup_epochs,
+        repeat_threshold=args.repeat_threshold, pair_head=args.pair_head,
     )
     negatives = [_load_negatives(spec, args.exclude_classes) for spec in args.negatives]
     return fit(data, args.train_split, args.val_split, args.out, options, console, args.resume,
@@ -338,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start from this checkpoint's weights (same model; with other classes, "
                           "its backbone only)")
     fit.add_argument("--warmup-epochs", type=int, default=3)
+    fit.add_argument("--pair-head", action="store_true",
+                     help="two-person data: the head relates the subject and the partner "
+                          "(see train.model.ModelConfig.pair_head)")
+    fit.add_argument("--repeat-threshold", type=float, default=0.0, metavar="SHARE",
+                     help="repeat the clips of classes with less than this share of the "
+                          "training clips, sqrt(SHARE / share) times (LVIS repeat-factor "
+                          "sampling); default 0: off")
     fit.add_argument("--exclude-classes", default="", metavar="NAME,...",
                      help="classes of the --negatives files to leave out (actions the model "
                           "knows)")

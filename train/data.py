@@ -195,6 +195,24 @@ def stratified_split(
     return sorted(train), sorted(val)
 
 
+def repeat_rare(indices: Sequence[int], labels: Sequence[int], threshold: float) -> list[int]:
+    """`indices` with the clips of rare classes repeated, for a training epoch.
+
+    Repeat-factor sampling (Gupta et al., LVIS, CVPR 2019): a class holding a share f of the
+    clips below `threshold` has each clip repeated round(sqrt(threshold / f)) times, others
+    once. Repeating positions rather than sampling with replacement gives every copy its own
+    position, hence its own augmentation draw (`WindowDataset` seeds by position), and keeps
+    the epoch plan fixed and the same on every rank. `threshold` 0 returns `indices` as given.
+    """
+    if threshold <= 0:
+        return list(indices)
+    counts = np.bincount(np.asarray(labels, np.int64))
+    share = counts / max(1, counts.sum())
+    repeats = {c: max(1, round(float(np.sqrt(threshold / share[c]))))
+               for c in np.flatnonzero(counts)}
+    return [i for i, label in zip(indices, labels, strict=True) for _ in range(repeats[label])]
+
+
 @dataclass
 class Augment:
     """Training augmentations that make annotated joints look like what the live loop sees.
@@ -240,6 +258,10 @@ class Augment:
     # Clips with 3D joints: the share of windows seen through a random virtual camera
     # (`train.projection.random_view`) instead of the converter's fixed front view.
     virtual_camera: float = 0.8
+    # Two-person windows: the share whose two people trade slots. The first slot is the person
+    # being classified; live, every tracked person takes it in turn, so in training either
+    # partner of a pair must be able to be the subject (the converters' order is arbitrary).
+    person_swap: float = 0.5
 
     def indices(
         self, num_frames: int, window: int, rng: np.random.Generator, fps: float | None = None
@@ -265,6 +287,11 @@ class Augment:
         present = sc > 0
         if not present.any():
             return kp, sc
+        # Drawn only for pairs when asked for, so one-person training keeps its random stream.
+        if self.person_swap > 0 and len(sc) > 1 and present[1].any() \
+                and rng.random() < self.person_swap:
+            order = [1, 0, *range(2, len(sc))]
+            kp, sc, present = kp[order], sc[order], present[order]
         centre = kp[present].mean(axis=0)
         body = float(np.ptp(kp[present], axis=0).max()) or 1.0
         kp -= centre

@@ -27,7 +27,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
 from skelcam.train.checkpoint import read_checkpoint, save_checkpoint, weights_digest
-from skelcam.train.data import Augment, SkeletonDataset, WindowDataset, stratified_split
+from skelcam.train.data import (
+    Augment,
+    SkeletonDataset,
+    WindowDataset,
+    repeat_rare,
+    stratified_split,
+)
 from skelcam.train.distributed import Session, session
 from skelcam.train.errors import SkelcamError
 from skelcam.train.model import ModelConfig, SkeletonClassifier, build_model
@@ -64,6 +70,12 @@ class FitOptions:
     # A checkpoint of the same architecture and classes to start from (fine-tuning), e.g. the
     # shipped model when only the augmentations or the negatives change.
     init: str | None = None
+    # Repeat the clips of classes holding less than this share of the training clips
+    # (`train.data.repeat_rare`); 0: every clip once per epoch. For label sets whose smallest
+    # classes have a tenth of the clips of the largest, as the merged daily set's two-person ones.
+    repeat_threshold: float = 0.0
+    # Two-person data: relate the subject and the partner in the head (`ModelConfig.pair_head`).
+    pair_head: bool = False
 
 
 def seed_everything(seed: int) -> None:
@@ -136,11 +148,14 @@ def _fit(
         num_persons=data.num_persons,
         used_joints=data.used_joints(train_idx),
         features=list(options.features),
+        pair_head=options.pair_head,
     )
     model = build_model(config).to(device)
     if options.init is not None:
         console.print(_warm_start(model, Path(options.init), config))
-    train_set: Dataset = WindowDataset(data, train_idx, config.window, config.num_persons,
+    epoch_idx = repeat_rare(train_idx, [data.clips[i].label for i in train_idx],
+                            options.repeat_threshold)
+    train_set: Dataset = WindowDataset(data, epoch_idx, config.window, config.num_persons,
                                        options.augment, options.seed)
     negative_sets = [
         WindowDataset(neg, idx, config.window, config.num_persons, options.augment,
@@ -200,9 +215,11 @@ def _fit(
 
     processes = (f" x {ranks.world} processes (batch {options.batch_size} each)"
                  if ranks.world > 1 else "")
+    repeated = (f" ({len(epoch_idx)} with rare classes repeated)"
+                if len(epoch_idx) > len(train_idx) else "")
     console.print(
-        f"training on {device}{processes}: {len(train_idx)} train / {len(val_idx)} val clips "
-        f"+ {sum(len(d) for d in negative_sets)} of no known action "
+        f"training on {device}{processes}: {len(train_idx)} train{repeated} / {len(val_idx)} "
+        f"val clips + {sum(len(d) for d in negative_sets)} of no known action "
         f"(val = {val_name}), {data.num_classes} classes, {config.num_persons} person(s), "
         f"window {config.window}"
     )
@@ -285,20 +302,26 @@ def _warm_start(model: SkeletonClassifier, path: Path, config: ModelConfig) -> s
     this CPU saves most of a from-scratch run.
     """
     state = read_checkpoint(path)
-    free = {"window", "num_persons", "num_classes"}
-    theirs = {k: v for k, v in state["config"].items() if k not in free}
+    # Filled with today's defaults, so that checkpoints from before a config field existed
+    # compare equal on it.
+    their_config = ModelConfig.from_dict(state["config"]).to_dict()
+    free = {"window", "num_persons", "num_classes", "pair_head"}
+    theirs = {k: v for k, v in their_config.items() if k not in free}
     ours = {k: v for k, v in config.to_dict().items() if k not in free}
     if theirs != ours:
         diff = sorted(k for k in ours if theirs.get(k) != ours[k])
         raise SkelcamError(f"--init '{path}' has another model config ({', '.join(diff)} differ)")
     weights = state["model"]
-    if state["config"]["num_classes"] == config.num_classes:
+    same_head = (their_config["num_classes"] == config.num_classes
+                 and any(k.startswith("pair.") for k in weights) == (model.pair is not None))
+    if same_head:
         model.load_state_dict(weights)
         return f"warm start from {path}"
-    backbone = {k: v for k, v in weights.items() if not k.startswith("head.")}
+    backbone = {k: v for k, v in weights.items() if not k.startswith(("head.", "pair."))}
     model.load_state_dict(backbone, strict=False)
-    return (f"warm start from {path}: backbone only ({state['config']['num_classes']} classes "
-            f"there, {config.num_classes} here; new classifier head)")
+    return (f"warm start from {path}: backbone only ({their_config['num_classes']} classes "
+            f"there, {config.num_classes} here{', a pair head here' if model.pair else ''}; "
+            f"new classifier head)")
 
 
 def _warmup_cosine(warmup_steps: int, total_steps: int):

@@ -37,6 +37,12 @@ class ModelConfig:
     dropout: float = 0.3
     min_score: float = 0.05
     features: list[str] = field(default_factory=lambda: list(FEATURE_GROUPS))
+    # Two-person models: the head sees the subject's (slot 0) and the partner's pooled features
+    # side by side through a hidden layer, instead of their mean. Each person is encoded on its
+    # own, so with a mean the head cannot relate them: whether the one who walks moves towards
+    # or away from the other (approach or depart, under mirroring) is an XOR of the two people's
+    # features, which no linear function of their sum gives.
+    pair_head: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -174,6 +180,8 @@ class SkeletonClassifier(nn.Module):
             in_ch = out_ch
         self.blocks = nn.Sequential(*blocks)
         self.dropout = nn.Dropout(config.dropout)
+        self.pair = (nn.Sequential(nn.Linear(2 * in_ch, in_ch), nn.ReLU())
+                     if config.pair_head and config.num_persons > 1 else None)
         self.head = nn.Linear(in_ch, config.num_classes)
 
     def forward(self, keypoints: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
@@ -186,6 +194,11 @@ class SkeletonClassifier(nn.Module):
         x = self.blocks(x)
 
         pooled = x.mean(dim=(2, 3)).view(n, m, -1)
+        if self.pair is not None:
+            # The subject, and the mean of the others who are there (zeros when alone).
+            others = present[:, 1:] / present[:, 1:].sum(dim=1, keepdim=True).clamp(min=1.0)
+            partner = (pooled[:, 1:] * others.unsqueeze(-1)).sum(dim=1)
+            return self.head(self.dropout(self.pair(torch.cat([pooled[:, 0], partner], -1))))
         weights = present / present.sum(dim=1, keepdim=True).clamp(min=1.0)
         pooled = (pooled * weights.unsqueeze(-1)).sum(dim=1)
         return self.head(self.dropout(pooled))
