@@ -3,7 +3,7 @@
 A model for another label set (the daily model: 29 classes, two people) takes the checkpoint's
 backbone and keeps its own new head; the same label set takes everything; another architecture
 is refused in one line. A two-person model with a pair head takes the backbone of a checkpoint
-without one (the first daily model) and a fresh pair layer and head.
+without one and a fresh pair layer and head.
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ def test_a_pair_head_starts_from_a_backbone_without_one(shipped: dict) -> None:
 
 
 def test_the_pair_head_tells_the_subject_from_the_partner(tmp_path: Path) -> None:
-    """A pair-head model warm-started from the shipped daily backbone, on a real SBU hug (pair
-    s01s02): it gives other logits when the two people trade slots, live as each person of a
-    pair is classified in turn, its ONNX export agrees with PyTorch on both orders, and a person
-    alone (the partner slot empty) still gets a probability distribution."""
+    """A pair-head model warm-started from the shipped daily model's backbone, on a real SBU
+    hug (pair s01s02): it gives other logits when the two people trade slots, live as each
+    person of a pair is classified in turn, its ONNX export agrees with PyTorch on both
+    orders, and a person alone (the partner slot empty) still gets a probability
+    distribution."""
     from skelcam.export.to_onnx import export_onnx
     from skelcam.realtime.classifier import ActionClassifier
     from skelcam.train.data import load_pyskl
@@ -86,7 +87,9 @@ def test_the_pair_head_tells_the_subject_from_the_partner(tmp_path: Path) -> Non
             tmp_path / "sbu.pkl")
     clip = load_pyskl(tmp_path / "sbu.pkl").clips[0]
     daily = MODELS["daily"].checkpoint
-    config = ModelConfig.from_dict({**read_checkpoint(daily)["config"], "pair_head": True})
+    # Another class count, so that only the backbone comes from the shipped (pair-head) model.
+    config = ModelConfig.from_dict({**read_checkpoint(daily)["config"], "num_classes": 15})
+    assert config.pair_head
     torch.manual_seed(0)
     model = build_model(config)
     assert "a pair head here" in _warm_start(model, daily, config)
@@ -97,11 +100,11 @@ def test_the_pair_head_tells_the_subject_from_the_partner(tmp_path: Path) -> Non
     with torch.no_grad():
         logits = [model(torch.from_numpy(k), torch.from_numpy(s)) for k, s in (pair, swapped)]
     assert (logits[0] - logits[1]).abs().max() > 1e-2
-    export_onnx(model, [f"c{i}" for i in range(29)], tmp_path / "pair.onnx", 18, "test")
+    export_onnx(model, [f"c{i}" for i in range(15)], tmp_path / "pair.onnx", 18, "test")
     classifier = ActionClassifier(tmp_path / "pair.onnx", device="cpu")
     for (k, s), expected in zip((pair, swapped), logits, strict=True):
         np.testing.assert_allclose(classifier.logits(k, s), expected.numpy(), atol=1e-4)
     alone = sc[None].copy()
     alone[:, 1] = 0
     probabilities = classifier.probabilities(kp[None], alone)
-    assert probabilities.shape == (1, 29) and abs(float(probabilities.sum()) - 1.0) < 1e-4
+    assert probabilities.shape == (1, 15) and abs(float(probabilities.sum()) - 1.0) < 1e-4
