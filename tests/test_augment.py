@@ -144,25 +144,17 @@ def test_negatives_come_from_virtual_cameras(tmp_path: Path) -> None:
     assert label == -1 and not np.allclose(first.numpy(), second.numpy())
 
 
-SBU = SHARED / "kinect" / "sbu"
-
-
 @pytest.fixture(scope="module")
 def sbu_pairs(tmp_path_factory: pytest.TempPathFactory):
     """Real SBU pair s01s02, one take of each of its 8 interactions, converted."""
-    import shutil
+    from tests.test_kinect_convert import convert, copy, source
 
-    from skelcam.train.kinect_convert import convert_skeletons
-
-    if not SBU.is_dir():
-        pytest.skip(f"SBU recordings not found at {SBU}")
+    folder = source("sbu")
     root = tmp_path_factory.mktemp("sbu")
-    folder = root / "sbu"
-    for path in sorted(SBU.glob("s01s02/0[1-8]/001/skeleton_pos.txt")):
-        dest = folder / path.relative_to(SBU)
-        dest.parent.mkdir(parents=True)
-        shutil.copy(path, dest)
-    convert_skeletons("sbu", folder, root / "sbu.pkl", warn=pytest.fail)
+    takes = sorted(folder.glob("s01s02/0[1-8]/001/skeleton_pos.txt"))
+    names = [str(p.relative_to(folder)) for p in takes]
+    _, _, warnings = convert("sbu", copy(folder, names, root / "sbu"), root / "sbu.pkl")
+    assert not warnings
     data = load_pyskl(root / "sbu.pkl")
     assert data.num_persons == 2 and len(data.clips) == 8
     return data
