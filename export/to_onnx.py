@@ -24,6 +24,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,11 +61,12 @@ def model_version(checkpoint: Path) -> str:
 
 
 def export_onnx(model: SkeletonClassifier, class_names: list[str], out: Path, opset: int,
-                version: str, calibration: dict[str, float] | None = None) -> None:
+                version: str, calibration: dict[str, Any] | None = None) -> None:
     """Write the ONNX file atomically, with skelcam's metadata.
 
     `calibration` (from `python -m train calibrate`, kept in the checkpoint) adds the softmax
-    `temperature` and the "no known action" `unknown_threshold` that the live loop applies.
+    `temperature` and the "no known action" `unknown_threshold` that the live loop applies,
+    and `unknown_thresholds`, the threshold per pose backend it was calibrated on (JSON).
     """
 
     config = model.config
@@ -103,7 +105,8 @@ def export_onnx(model: SkeletonClassifier, class_names: list[str], out: Path, op
         "model_version": version,
         "config": json.dumps(config.to_dict()),
         "inputs": "keypoints [N, M, T, 17, 2] pixels; scores [N, M, T, 17] in [0, 1]",
-        **{key: repr(float(value)) for key, value in (calibration or {}).items()},
+        **{key: json.dumps(value) if isinstance(value, dict) else repr(float(value))
+           for key, value in (calibration or {}).items()},
     }
     del proto.metadata_props[:]
     for key, value in metadata.items():

@@ -93,6 +93,19 @@ class ActionClassifier:
         # Models exported before calibration existed have neither: plain softmax, never reject.
         self.temperature = float(meta.get("temperature", 1.0))
         self.unknown_threshold = float(meta.get("unknown_threshold", 0.0))
+        # One threshold per pose backend it was calibrated on: the same model is less sure of
+        # its top-1 on one estimator's joints than on another's (README, "Per pose backend").
+        try:
+            self.unknown_thresholds: dict[str, float] = {
+                str(name): float(value)
+                for name, value in json.loads(meta.get("unknown_thresholds", "{}")).items()
+            }
+        except (ValueError, TypeError, AttributeError):
+            raise SkelcamError(f"'{path}': its 'unknown_thresholds' metadata is not a JSON "
+                               "table of numbers; re-export it with python export/to_onnx.py"
+                               ) from None
+        self.threshold_backend: str | None = None
+        self._general_threshold = self.unknown_threshold
         self.providers: list[str] = self.session.get_providers()
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
         if device == "cuda" and self.device != "cuda":
@@ -105,6 +118,12 @@ class ActionClassifier:
             if device == "auto" and "CUDAExecutionProvider" in wanted and self.device != "cuda"
             else None
         )
+
+    def use_pose_backend(self, name: str) -> None:
+        """Apply the "no known action" threshold calibrated on pose backend `name`, if any;
+        a backend the model was not calibrated on gets the model's general threshold."""
+        self.threshold_backend = name if name in self.unknown_thresholds else None
+        self.unknown_threshold = self.unknown_thresholds.get(name, self._general_threshold)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -129,6 +129,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     info = source.info
     backend = create_backend(args.pose, device=args.device, max_people=args.max_people,
                              **pose_options(args))
+    classifier.use_pose_backend(backend.name)
     if classifier.fallback_warning:
         logging.getLogger("skelcam").warning(classifier.fallback_warning)
     console.print(
@@ -136,7 +137,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         + (f", {info.frame_count} frames" if info.frame_count else "")
         + f" | pose: {backend.name} ({backend.device})"
         + (f" [auto: {backend.reason}]" if backend.reason else "")
-        + f" | classifier: {classifier.path.name} on {classifier.providers[0]}",
+        + f" | classifier: {classifier.path.name} on {classifier.providers[0]}"
+        + f", no known action below {classifier.unknown_threshold:.2f}"
+        + (f" (calibrated on {classifier.threshold_backend})" if classifier.threshold_backend
+           else ""),
         soft_wrap=True,
     )
     show = not args.no_show and display_available()

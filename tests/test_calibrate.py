@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skelcam.train.calibrate import Scored, choose_threshold, fit_temperature, recording_from_clip
+from skelcam.train.calibrate import (
+    Scored,
+    choose_threshold,
+    fit_temperature,
+    merge_calibration,
+    recording_from_clip,
+)
 from skelcam.train.shipped import ONNX_MODEL
 from tests.conftest import SHARED
 
@@ -40,6 +46,27 @@ def test_threshold_keeps_the_false_rejection_budget() -> None:
     assert threshold == pytest.approx(0.55)
     row = next(r for r in table if r["threshold"] == threshold)
     assert row["dev_false_rejection"] == pytest.approx(0.5) and row["unknown_rejection"] == 0.5
+
+
+def test_each_backend_keeps_its_threshold_until_the_model_changes() -> None:
+    """Calibrating on a second backend adds its threshold; recalibrating one replaces only its
+    own; a new temperature (another model or split) starts over. The general threshold is the
+    lowest."""
+    first = merge_calibration(None, 0.62, "mediapipe", 0.27)
+    assert first == {"temperature": 0.62, "unknown_threshold": 0.27,
+                     "unknown_thresholds": {"mediapipe": 0.27}}
+    both = merge_calibration(first, 0.62, "yolo", 0.22)
+    assert both["unknown_thresholds"] == {"mediapipe": 0.27, "yolo": 0.22}
+    assert both["unknown_threshold"] == 0.22
+    again = merge_calibration(both, 0.62, "yolo", 0.3)
+    assert again["unknown_thresholds"] == {"mediapipe": 0.27, "yolo": 0.3}
+    assert again["unknown_threshold"] == 0.27
+    retrained = merge_calibration(again, 0.7, "yolo", 0.25)
+    assert retrained["unknown_thresholds"] == {"yolo": 0.25}
+    # A checkpoint calibrated before thresholds were kept per backend has no table to keep.
+    legacy = merge_calibration({"temperature": 0.62, "unknown_threshold": 0.27}, 0.62, "yolo",
+                               0.22)
+    assert legacy["unknown_thresholds"] == {"yolo": 0.22}
 
 
 KINECT = SHARED / "kinect" / "nw_ucla"

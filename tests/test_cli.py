@@ -107,13 +107,16 @@ def test_model_daily_runs_the_everyday_model_and_rejects_drinking(tmp_path: Path
 
 def test_log_label_is_the_decision_shown(two_people_run) -> None:
     """Each line's `label` is the top-1 when its (calibrated, smoothed) probability reaches the
-    shipped model's no-known-action threshold, else null, and the run's summary names the whole
-    clip's decision."""
+    shipped model's no-known-action threshold for the run's pose backend (named at start-up),
+    else null, and the run's summary names the whole clip's decision."""
     from skelcam.realtime.classifier import ActionClassifier
 
     _, log, stdout = two_people_run
-    threshold = ActionClassifier(ONNX_MODEL, device="cpu").unknown_threshold
+    classifier = ActionClassifier(ONNX_MODEL, device="cpu")
+    classifier.use_pose_backend("mediapipe")
+    threshold = classifier.unknown_threshold
     assert 0 < threshold < 1, "the shipped model is calibrated"
+    assert f"no known action below {threshold:.2f} (calibrated on mediapipe)" in stdout
     records = [json.loads(line) for line in log.read_text().splitlines()]
     for r in records:
         best = r["top5"][0]

@@ -43,6 +43,7 @@ from skelcam.export.to_onnx import (
     verify,
 )
 from skelcam.realtime.classifier import ONNX_FORMAT, ActionClassifier
+from skelcam.train.calibrate import merge_calibration
 from skelcam.train.checkpoint import load_model, read_checkpoint
 from skelcam.train.errors import SkelcamError
 from skelcam.train.model import ModelConfig, SkeletonClassifier
@@ -234,6 +235,28 @@ def test_calibration_travels_into_the_onnx_metadata(
     assert classifier.temperature == pytest.approx(calibration["temperature"])
     assert classifier.unknown_threshold == pytest.approx(calibration["unknown_threshold"])
     assert 0 < classifier.unknown_threshold < 1 and classifier.temperature != 1.0
+
+
+def test_per_backend_thresholds_travel_into_the_onnx_metadata(
+    tmp_path: Path, shipped: tuple[SkeletonClassifier, list[str], dict]
+) -> None:
+    """Thresholds calibrated on two pose backends reach the live classifier: each backend gets
+    its own, any other backend the lowest, and the temperature stays the common one."""
+    model, names, _ = shipped
+    calibration = merge_calibration(None, 0.62, "mediapipe", 0.27)
+    calibration = merge_calibration(calibration, 0.62, "yolo", 0.22)
+    out = tmp_path / "per_backend.onnx"
+    export_onnx(model, names, out, DEFAULT_OPSET, "test", calibration)
+    classifier = ActionClassifier(out, device="cpu")
+    assert classifier.unknown_thresholds == pytest.approx({"mediapipe": 0.27, "yolo": 0.22})
+    assert classifier.temperature == pytest.approx(0.62)
+    assert classifier.unknown_threshold == pytest.approx(0.22)
+    classifier.use_pose_backend("mediapipe")
+    assert classifier.unknown_threshold == pytest.approx(0.27)
+    assert classifier.threshold_backend == "mediapipe"
+    classifier.use_pose_backend("rtm")
+    assert classifier.unknown_threshold == pytest.approx(0.22)
+    assert classifier.threshold_backend is None
 
 
 def test_committed_onnx_computes_what_the_checkpoint_does(

@@ -179,3 +179,58 @@ def test_corrupt_cache_file_is_one_line(tmp_path: Path) -> None:
     bad.write_bytes(b"not a recording")
     with pytest.raises(SkelcamError, match="not a skelcam pose recording"):
         PoseRecording.load(bad)
+
+
+def test_videos_become_training_clips_of_their_main_person(
+    manifest: Path, recorded, penn_subset, tmp_path: Path
+) -> None:
+    """`convert videos`: each known clip's main track (from the cached poses: no pose estimation
+    here) becomes training clips at the video's frame rate, cut into segments, one source per
+    fold, added to a real Penn pickle with Penn's joints only; `a+b` trains on both."""
+    from skelcam.train.data import Augment, WindowDataset, load_pyskl
+    from skelcam.train.video_eval import recording_for
+    from skelcam.train.video_poses import convert_videos, main_track, segments
+
+    cache, results, names, _ = recorded
+    out = tmp_path / "penn_plus_videos.pkl"
+    summary = convert_videos(manifest, out, names, live(cache), folds=2,
+                             add_to=penn_subset.pickle, segment_s=1.0)
+    data = load_pyskl(out)
+    videos = [data.clips[i] for i in data.split("videos")]
+    known = [r for r in results if r.clip.label != "unknown"]
+    assert summary["clips"] == len(videos) and not summary["skipped"]
+    for result in known:
+        parts = [c for c in videos if c.name.startswith(f"video/{result.clip.path.name}#")]
+        length = round(result.fps)
+        recording, _, cached = recording_for(result.clip.path, live(cache))
+        track, _ = main_track(recording)
+        assert cached and len(parts) == len(segments(len(track), length)) > 1
+        assert sum(c.keypoints.shape[1] for c in parts) == len(track) > 0.8 * result.frames
+        assert {c.label for c in parts} == {names.index(result.clip.label)}
+        assert all(c.fps == pytest.approx(result.fps) for c in parts)
+        assert all(0.5 * length <= c.keypoints.shape[1] < 2 * length for c in parts)
+    assert {c.name.split("#")[0] for c in videos} == {f"video/{r.clip.path.name}" for r in known}
+    # Penn Action has no eyes or ears; the video clips keep only the joints Penn has.
+    penn = load_pyskl(penn_subset.pickle)
+    assert data.used_joints(data.split("videos")) == penn.used_joints(range(len(penn.clips)))
+    folds = [set(data.split(f"videos_fold{k}")) for k in (1, 2)]
+    assert folds[0] and folds[1] and not folds[0] & folds[1]
+    assert len({data.clips[i].name.split("#")[0] for i in folds[0]}) == 1
+    union = data.split("train+videos_fold1")
+    assert len(union) == len(penn.split("train")) + len(folds[0])
+    windows = WindowDataset(data, union, 48, 1, Augment())
+    kp, sc, label = windows[len(union) - 1]
+    assert kp.shape[-3:] == (48, 17, 2) and int(label) == data.clips[union[-1]].label
+
+
+def test_segments_cover_every_frame_once() -> None:
+    from skelcam.train.video_poses import segments
+
+    for frames, length in [(10, 0), (100, 30), (119, 60), (120, 60), (1402, 120)]:
+        parts = segments(frames, length)
+        assert parts[0][0] == 0 and parts[-1][1] == frames
+        assert all(a[1] == b[0] for a, b in zip(parts, parts[1:], strict=False))
+        if length > 0 and frames >= 2 * length:
+            assert all(0.5 * length <= b - a < 1.5 * length for a, b in parts)
+        else:
+            assert parts == [(0, frames)]

@@ -64,6 +64,19 @@ def _convert_skeletons(args: argparse.Namespace, console: Console) -> None:
     )
 
 
+def _convert_videos(args: argparse.Namespace, console: Console) -> None:
+    from skelcam.train.video_poses import convert_videos
+
+    names = _read_label_names(args.labels)
+    summary = convert_videos(args.manifest, args.out, names, _live_settings(args), args.folds,
+                             args.add_to, args.segment_s)
+    splits = ", ".join(f"{name} {count}" for name, count in summary["splits"].items())
+    skipped = f"; nobody tracked long enough in {', '.join(summary['skipped'])}" \
+        if summary["skipped"] else ""
+    console.print(f"wrote {summary['out']}: {summary['clips']} video clips (splits: {splits})"
+                  f"{skipped}", highlight=False, soft_wrap=True)
+
+
 def _merge_daily(args: argparse.Namespace, console: Console) -> None:
     from skelcam.train.daily import merge_daily
 
@@ -200,6 +213,7 @@ def _evaluate_videos(args: argparse.Namespace, console: Console) -> None:
             "model": str(args.weights), "manifest": str(args.manifest), "pose": pose,
             "pose_options": {k: str(v) for k, v in options.items()}, "stride": args.stride,
             "smoothing": args.smoothing, "unknown_threshold": classifier.unknown_threshold,
+            "threshold_backend": classifier.threshold_backend,
             "temperature": classifier.temperature,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "python -m train " + shlex.join(sys.argv[1:]), **summary,
@@ -255,7 +269,12 @@ def _calibrate(args: argparse.Namespace, console: Console) -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("temperature (validation NLL)", f"{report['temperature']:.3f}")
-    table.add_row("no-known-action threshold", f"{report['unknown_threshold']:.3f}")
+    table.add_row(f"no-known-action threshold ({live.pose})", f"{report['unknown_threshold']:.3f}")
+    others = {k: v for k, v in report["unknown_thresholds"].items() if k != live.pose}
+    if others:
+        table.add_row("  kept from earlier runs", ", ".join(f"{k} {v:.3f}"
+                                                          for k, v in others.items()))
+    table.add_row("  for other backends (lowest)", f"{report['fallback_threshold']:.3f}")
     table.add_row("dev clips rejected", f"{report['dev_false_rejection']:.1%} "
                   f"of {report['dev_clips']}")
     table.add_row("unknown sequences rejected", f"{report['unknown_rejection']:.1%} "
@@ -303,6 +322,22 @@ def build_parser() -> argparse.ArgumentParser:
         skeletons.add_argument("out", type=Path)
         skeletons.set_defaults(run=_convert_skeletons)
 
+    videos = conv_sub.add_parser("videos", help="labelled real videos (a manifest, as "
+                                 "evaluate-videos reads) as estimated poses")
+    videos.add_argument("manifest", type=Path)
+    videos.add_argument("out", type=Path)
+    videos.add_argument("--labels", type=Path, required=True,
+                        help="the model's class names, one per line (e.g. weights/labels.txt)")
+    videos.add_argument("--folds", type=int, default=2,
+                        help="splits videos_fold1..K, each source whole (default 2)")
+    videos.add_argument("--segment-s", type=float, default=0.0, metavar="S",
+                        help="cut each video's track into clips of about S seconds "
+                             "(default: one clip per video)")
+    videos.add_argument("--add-to", type=Path, metavar="PKL",
+                        help="also hold this pickle's clips and splits (same classes)")
+    _add_live_options(videos)
+    videos.set_defaults(run=_convert_videos)
+
     merge = sub.add_parser("merge-daily", help="merge the converted Kinect sets into one "
                            "everyday-action label set (train.daily)")
     merge.add_argument("pickles", type=Path, nargs="+",
@@ -314,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="train a classifier on a PYSKL pickle")
     fit.add_argument("--data", type=Path, required=True)
-    fit.add_argument("--train-split", required=True)
+    fit.add_argument("--train-split", required=True, help="a split, or a+b for the union")
     fit.add_argument("--val-split", help="validation split; if omitted, carved from train")
     fit.add_argument("--out", type=Path, required=True, help="folder for checkpoints")
     fit.add_argument("--labels", type=Path, help="class names, one per line")

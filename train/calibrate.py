@@ -14,7 +14,8 @@ them into the ONNX metadata, which the live loop reads.
   threshold. The threshold is then the largest one that keeps the share of dev clips rejected
   at or below `--max-false-rejection`, i.e. the one that rejects the most unknown sequences
   within that budget. Use sequences held out from training as negatives, so the rejection rate
-  it reports is a fair estimate.
+  it reports is a fair estimate. The dev clips go through `--pose`, and the threshold is kept
+  for that backend: run once per backend (`merge_calibration`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,23 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
     result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
     return float(np.exp(result.x))
+
+
+def merge_calibration(previous: dict[str, Any] | None, temperature: float, pose: str,
+                      threshold: float) -> dict[str, Any]:
+    """The checkpoint's calibration after calibrating on pose backend `pose`.
+
+    Thresholds of other backends are kept when they were chosen under the same temperature (the
+    same model and validation split), so running `calibrate` once per backend collects them all.
+    `unknown_threshold`, for a backend never calibrated on, is the lowest of them: for joints of
+    unmeasured confidence it hides the fewest right labels.
+    """
+    thresholds: dict[str, float] = {}
+    if previous and np.isclose(previous.get("temperature", np.nan), temperature, rtol=1e-4):
+        thresholds.update(previous.get("unknown_thresholds", {}))
+    thresholds[pose] = threshold
+    return {"temperature": temperature, "unknown_threshold": min(thresholds.values()),
+            "unknown_thresholds": dict(sorted(thresholds.items()))}
 
 
 def recording_from_clip(keypoints: np.ndarray, scores: np.ndarray, fps: float,
@@ -184,14 +202,18 @@ def calibrate(
         g: float(np.mean([s.scores.max() < threshold for s in classified if s.group == g]))
         for g in groups if any(s.group == g for s in classified)
     }
-    calibration = {"temperature": temperature, "unknown_threshold": threshold}
+    calibration = merge_calibration(state.get("calibration"), temperature, live.pose, threshold)
     extra = {k: v for k, v in state.items()
              if k not in ("format", "config", "class_names", "model")}
     save_checkpoint(checkpoint, model, class_names, **{**extra, "calibration": calibration})
     dev_top = np.array([s.scores.max() if s.scores is not None else 0.0 for s in dev])
     unk_top = np.array([s.scores.max() for s in classified])
     return {
-        **calibration,
+        "temperature": temperature,
+        "unknown_threshold": threshold,
+        "pose": live.pose,
+        "unknown_thresholds": calibration["unknown_thresholds"],
+        "fallback_threshold": calibration["unknown_threshold"],
         "max_false_rejection": max_false_rejection,
         "dev_clips": len(dev),
         "dev_false_rejection": float((dev_top < threshold).mean()),

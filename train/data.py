@@ -72,6 +72,12 @@ class SkeletonDataset:
         return min(MAX_PERSONS, max(c.keypoints.shape[0] for c in self.clips))
 
     def split(self, name: str) -> list[int]:
+        """The clips of split `name`; `a+b` is the union of splits a and b, in order."""
+        if "+" in name and name not in self.splits:
+            members: dict[int, None] = {}
+            for part in name.split("+"):
+                members.update(dict.fromkeys(self.split(part)))
+            return list(members)
         if name not in self.splits:
             known = ", ".join(sorted(self.splits)) or "none"
             raise SkelcamError(f"split '{name}' is not in {self.source} (its splits: {known})")

@@ -48,6 +48,9 @@ class ManifestClip:
     label: str
     path: Path
     note: str = ""
+    # Clips from one source (the manifest's `source_repo`, else the file) share a camera and a
+    # style, so folds for training on real clips keep a source together (`train.video_poses`).
+    source: str = ""
 
 
 def read_manifest(path: Path) -> list[ManifestClip]:
@@ -66,7 +69,8 @@ def read_manifest(path: Path) -> list[ManifestClip]:
         clip = path.parent / row["file"]
         if not clip.is_file():
             raise SkelcamError(f"manifest '{path}' line {n}: video '{clip}' does not exist")
-        clips.append(ManifestClip(row["class"].strip(), clip, row.get("note") or ""))
+        clips.append(ManifestClip(row["class"].strip(), clip, row.get("note") or "",
+                                  row.get("source_repo") or row["file"]))
     return clips
 
 
@@ -272,8 +276,9 @@ def run_evaluation(
 
     clips = read_manifest(manifest)
     classifier = ActionClassifier(weights, device="cpu")
+    classifier.use_pose_backend(live.pose)
     if threshold is not None:
-        classifier.unknown_threshold = threshold
+        classifier.unknown_threshold, classifier.threshold_backend = threshold, None
     if temperature is not None:
         classifier.temperature = temperature
     results = []
