@@ -21,6 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def box_areas(boxes: np.ndarray) -> np.ndarray:
+    """Areas [N] of person boxes [N, 4] (x1, y1, x2, y2): how the subject is told apart."""
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
 def label_for(probabilities: np.ndarray, threshold: float) -> int | None:
     """The class shown for one person: the top-1 index, or None when below `threshold`."""
     best = int(np.argmax(probabilities))
@@ -48,8 +53,7 @@ class ClipVote:
         """
         if len(probabilities) == 0:
             return None
-        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        subject = int(np.argmax(areas))
+        subject = int(np.argmax(box_areas(boxes)))
         self.last = np.asarray(probabilities[subject], np.float64)
         self.total = self.last.copy() if self.total is None else self.total + self.last
         self.count += 1

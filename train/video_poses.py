@@ -17,7 +17,6 @@ folds and measured on another is measured on cameras, people and framings it nev
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +33,14 @@ MIN_FRAMES = 24
 def main_track(recording) -> tuple[np.ndarray, np.ndarray] | None:
     """The main person's keypoints [T, 17, 2] and scores [T, 17] from their first to their last
     frame (zero scores where the track was not seen), or None if nobody was tracked long enough."""
+    from skelcam.realtime.decision import box_areas
     from skelcam.realtime.tracking import Tracker
 
     tracker = Tracker(max_missing=max(1, round(recording.fps)))
     tracks: dict[int, dict[int, tuple[np.ndarray, np.ndarray, float]]] = {}
     for index, poses in enumerate(recording.frames):
         ids = tracker.update(poses.boxes, poses.xy, poses.scores, index)
-        areas = (poses.boxes[:, 2] - poses.boxes[:, 0]) * (poses.boxes[:, 3] - poses.boxes[:, 1])
+        areas = box_areas(poses.boxes)
         for row, track in enumerate(ids):
             tracks.setdefault(int(track), {})[index] = (poses.xy[row], poses.scores[row],
                                                         float(areas[row]))
@@ -89,7 +89,6 @@ def convert_videos(
     folds: int = 2,
     add_to: Path | None = None,
     segment_s: float = 0.0,
-    on_clip: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Write the manifest's clips (estimated poses) as a PYSKL pickle; returns a summary.
 
@@ -131,8 +130,6 @@ def convert_videos(
     for clip, fold in zip(clips, fold_of, strict=True):
         recording, _, _ = recording_for(clip.path, live)
         track = main_track(recording)
-        if on_clip is not None:
-            on_clip(clip.path.name)
         if track is None:
             skipped.append(clip.path.name)
             continue
