@@ -97,7 +97,7 @@ class ActionRecognizer:
         self.times = times or StageTimes()
         self.buffer_frames = max(2, round(classifier.window * fps / DATASET_FPS))
         self.min_frames = max(2, self.buffer_frames // 2)
-        self.tracker = Tracker(max_missing=max(1, round(max_missing_s * fps)))
+        self.tracker = Tracker.for_video(fps, max_missing_s)
         self.buffer = WindowBuffer(self.buffer_frames, classifier.num_persons)
         self.indices = resample_indices(self.buffer_frames, classifier.window)
         self.smoothed: dict[int, np.ndarray] = {}

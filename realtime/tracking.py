@@ -90,6 +90,12 @@ class Tracker:
         self._last_frame: int | None = None
         self._dropped: list[int] = []
 
+    @classmethod
+    def for_video(cls, fps: float, max_missing_s: float = 1.0) -> Tracker:
+        """The live loop's tracker for a stream at `fps`: a person hidden for up to
+        `max_missing_s` seconds keeps their ID."""
+        return cls(max_missing=max(1, round(max_missing_s * fps)))
+
     @property
     def dropped(self) -> list[int]:
         """IDs dropped (missing for more than `max_missing` frames) by the last `update`."""

@@ -159,15 +159,17 @@ def test_decode_thresholds_and_keeps_separate_people():
 # --- weights and bad input ---------------------------------------------------------------------
 
 
-def dynamic_yolo_signature(path: Path) -> Path:
+def dynamic_yolo_signature(path: Path, channels: int = CHANNELS,
+                           declared: int | str = CHANNELS) -> Path:  # fmt: skip
     """An ONNX file with a dynamic-shape YOLO-pose signature (images [1,3,h,w] -> output0
-    [1,56,n]) that reports nobody: for the input-size rules, which need no real weights."""
+    [1,`declared`,n], `channels` at run time) that reports nobody: for the input-size and
+    signature rules, which need no real weights."""
     graph = helper.make_graph(
         [helper.make_node("Constant", [], ["output0"], value=helper.make_tensor(
-            "o", TensorProto.FLOAT, (1, CHANNELS, 1), [0.0] * CHANNELS))],
+            "o", TensorProto.FLOAT, (1, channels, 1), [0.0] * channels))],
         "dynamic_yolo",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, "h", "w"])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, CHANNELS, "n"])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, declared, "n"])],
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -184,6 +186,17 @@ def test_dynamic_model_takes_any_multiple_of_32(tmp_path):
         assert yolo.model.input_size == 640
     with pytest.raises(SkelcamError, match="not a multiple of 32; use e.g. 320"):
         create_backend("yolo", device="cpu", pose_model=model, input_size=330)
+
+
+def test_symbolic_channel_count_is_checked_on_a_run(tmp_path):
+    # Ultralytics' dynamic export without onnxslim declares output0 [batch, 'Concat..._dim_1',
+    # 'anchors']: a pose model is told apart from a detection export (84 channels) by running it.
+    pose = dynamic_yolo_signature(tmp_path / "pose.onnx", declared="c")
+    with create_backend("yolo", device="cpu", pose_model=pose, input_size=320) as yolo:
+        assert len(yolo(np.zeros((480, 640, 3), np.uint8))) == 0
+    detect = dynamic_yolo_signature(tmp_path / "detect.onnx", channels=84, declared="c")
+    with pytest.raises(SkelcamError, match=r"is not a YOLO pose model: .*output \[1, 56, N\]"):
+        create_backend("yolo", device="cpu", pose_model=detect)
 
 
 def test_fixed_model_refuses_another_input_size():

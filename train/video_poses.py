@@ -36,7 +36,7 @@ def main_track(recording) -> tuple[np.ndarray, np.ndarray] | None:
     from skelcam.realtime.decision import box_areas
     from skelcam.realtime.tracking import Tracker
 
-    tracker = Tracker(max_missing=max(1, round(recording.fps)))
+    tracker = Tracker.for_video(recording.fps)
     tracks: dict[int, dict[int, tuple[np.ndarray, np.ndarray, float]]] = {}
     for index, poses in enumerate(recording.frames):
         ids = tracker.update(poses.boxes, poses.xy, poses.scores, index)

@@ -107,12 +107,17 @@ class YoloPose:
     def __init__(self, session: Any, path: Path, input_size: int | None) -> None:
         inputs, outputs = session.get_inputs(), session.get_outputs()
         shape, out_shape = inputs[0].shape, outputs[0].shape
-        if len(shape) != 4 or len(out_shape) != 3 or out_shape[1] != CHANNELS:
-            raise SkelcamError(
-                f"{path} is not a YOLO pose model: expected input [1, 3, H, W] and output "
-                f"[1, {CHANNELS}, N] (box, score, 17 x 3 joints), got {shape} -> {out_shape}; "
-                "give a YOLOv8/YOLO11 -pose export"
-            )
+        not_pose = SkelcamError(
+            f"{path} is not a YOLO pose model: expected input [1, 3, H, W] and output "
+            f"[1, {CHANNELS}, N] (box, score, 17 x 3 joints), got {shape} -> {out_shape}; "
+            "give a YOLOv8/YOLO11 -pose export"
+        )
+        # A dynamic export made without onnxslim (`simplify=False`) leaves even the channel count
+        # symbolic ('Concatoutput0_dim_1'): that one is checked on a run instead.
+        channels = out_shape[1] if len(out_shape) == 3 else None
+        if len(shape) != 4 or len(out_shape) != 3 or (isinstance(channels, int)
+                                                      and channels != CHANNELS):  # fmt: skip
+            raise not_pose
         self.session = session
         self.input_name = inputs[0].name
         fixed = isinstance(shape[2], int) and isinstance(shape[3], int)
@@ -133,6 +138,18 @@ class YoloPose:
                     f"input size {self.input_size} is not a multiple of {STRIDE}; "
                     f"use e.g. {max(STRIDE, round(self.input_size / STRIDE) * STRIDE)}"
                 )
+        if not isinstance(channels, int) and self._channels_on_blank() != CHANNELS:
+            raise not_pose
+
+    def _channels_on_blank(self) -> int | None:
+        """The channel count of `output0` on a blank input (None: the input does not fit)."""
+        size = self.fixed_hw or (self.input_size, self.input_size)
+        blank = np.zeros((1, 3, *size), dtype=np.float32)
+        try:
+            output = self.session.run(None, {self.input_name: blank})[0]
+        except Exception:  # onnxruntime's run errors derive from Exception: the input does not fit
+            return None
+        return output.shape[1] if output.ndim == 3 else None
 
     def __call__(
         self, frame_bgr: np.ndarray, score_threshold: float, iou_threshold: float,
