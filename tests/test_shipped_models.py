@@ -60,3 +60,16 @@ def test_onnx_is_a_fresh_export(name: str, tmp_path: Path) -> None:
     assert out.read_bytes() == shipped.onnx.read_bytes(), (
         f"{shipped.onnx.name} is not a fresh export of {shipped.checkpoint.name}: "
         f"python export/to_onnx.py --model {name}")
+
+
+@pytest.mark.parametrize("report", ["calibration.json", "calibration_yolo640.json"])
+def test_penn_thresholds_are_the_calibration_reports(report: str) -> None:
+    """Each pose backend's threshold in the shipped Penn ONNX file is the one its calibration
+    report (the README's figures) chose, with the same temperature."""
+    penn = MODELS["penn"]
+    calibration = json.loads((penn.onnx.parent / report).read_text())
+    classifier = ActionClassifier(penn.onnx, device="cpu")
+    classifier.use_pose_backend(calibration["pose"])
+    assert classifier.threshold_backend == calibration["pose"]
+    assert classifier.unknown_threshold == pytest.approx(calibration["unknown_threshold"])
+    assert classifier.temperature == pytest.approx(calibration["temperature"])

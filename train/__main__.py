@@ -179,7 +179,7 @@ def _evaluate(args: argparse.Namespace, console: Console) -> None:
     from skelcam.train.report import print_metrics, save_confusion_png, save_json
 
     data = load_pyskl(args.data, _read_label_names(args.labels))
-    metrics, _ = evaluate(data, args.split, args.checkpoint, args.model)
+    metrics, _ = evaluate(data, args.split, args.checkpoint, args.model, clips=args.clips)
     source = args.model or args.checkpoint
     print_metrics(console, metrics, f"{source} on {Path(args.data).name}:{args.split}")
     if args.json:
@@ -187,6 +187,7 @@ def _evaluate(args: argparse.Namespace, console: Console) -> None:
             "model": str(source),
             "data": str(args.data),
             "split": args.split,
+            "clips": args.clips,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "python -m train " + shlex.join(sys.argv[1:]),
         })
@@ -396,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--checkpoint", type=Path)
     group.add_argument("--model", type=Path, help="an exported .onnx file")
     ev.add_argument("--labels", type=Path, help="class names, one per line")
+    ev.add_argument("--clips", type=int, default=1,
+                    help="windows per clip, probabilities averaged (PYSKL's test protocol uses "
+                         "10; default 1: one window over the whole clip)")
     ev.add_argument("--json", type=Path, help="write the metrics here")
     ev.add_argument("--plots", type=Path, help="folder for the confusion-matrix PNG")
     ev.set_defaults(run=_evaluate)
