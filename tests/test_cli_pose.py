@@ -40,6 +40,8 @@ def test_yolo_with_smoothing_runs_the_whole_loop(tmp_path):
                      "--no-show")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "pose: yolo (cpu)" in result.stdout
+    # The shipped model carries a threshold calibrated on yolo's own replays, and says so.
+    assert "(calibrated on yolo)" in result.stdout
     capture = cv2.VideoCapture(str(out))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
 
