@@ -60,13 +60,23 @@ def model_version(checkpoint: Path) -> str:
     return f"{checkpoint.stem}@{digest}"
 
 
+def _metadata_value(value: Any) -> str:
+    """A calibration entry as ONNX metadata text: JSON for tables and lists, a name as it is,
+    a number in full precision."""
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value if isinstance(value, str) else repr(float(value))
+
+
 def export_onnx(model: SkeletonClassifier, class_names: list[str], out: Path, opset: int,
                 version: str, calibration: dict[str, Any] | None = None) -> None:
     """Write the ONNX file atomically, with skelcam's metadata.
 
     `calibration` (from `python -m train calibrate`, kept in the checkpoint) adds the softmax
     `temperature` and the "no known action" `unknown_threshold` that the live loop applies,
-    and `unknown_thresholds`, the threshold per pose backend it was calibrated on (JSON).
+    `unknown_thresholds`, the threshold per pose backend it was calibrated on, and
+    `time_spans`, the window spans the live loop averages, and `unknown_score`, the score
+    the thresholds apply to ("probability" or "energy"), both as they were chosen under.
     """
 
     config = model.config
@@ -105,8 +115,7 @@ def export_onnx(model: SkeletonClassifier, class_names: list[str], out: Path, op
         "model_version": version,
         "config": json.dumps(config.to_dict()),
         "inputs": "keypoints [N, M, T, 17, 2] pixels; scores [N, M, T, 17] in [0, 1]",
-        **{key: json.dumps(value) if isinstance(value, dict) else repr(float(value))
-           for key, value in (calibration or {}).items()},
+        **{key: _metadata_value(value) for key, value in (calibration or {}).items()},
     }
     del proto.metadata_props[:]
     for key, value in metadata.items():

@@ -18,11 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from skelcam.realtime.decision import energy
 from skelcam.realtime.pose.onnx_session import cuda_usable
 from skelcam.train.errors import SkelcamError
 from skelcam.train.skeleton import LAYOUT, NUM_JOINTS
 
 ONNX_FORMAT = "skelcam-onnx-v1"
+# The scores a "no known action" threshold can apply to (`realtime.decision.label_for`).
+UNKNOWN_SCORES = ("probability", "energy")
 ORT_DEFAULT_SEVERITY = 2  # onnxruntime's own default: warnings and above
 
 # Which ONNX Runtime providers to ask for on each device setting, best first.
@@ -45,6 +48,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def _time_spans(path: Path, text: str) -> tuple[float, ...]:
+    """The model's `time_spans` metadata (a JSON list of positive numbers) as a tuple."""
+    try:
+        spans = tuple(float(v) for v in json.loads(text))
+    except (ValueError, TypeError):
+        spans = ()
+    if not spans or min(spans) <= 0:
+        raise SkelcamError(f"'{path}': its 'time_spans' metadata is not a JSON list of positive "
+                           "numbers; re-export it with python export/to_onnx.py")
+    return spans
 
 
 class ActionClassifier:
@@ -106,6 +121,16 @@ class ActionClassifier:
                                ) from None
         self.threshold_backend: str | None = None
         self._general_threshold = self.unknown_threshold
+        # The time spans, in windows, the live loop classifies and averages (README, "Time
+        # spans"); the threshold was calibrated with them. Older models: the window alone.
+        self.time_spans: tuple[float, ...] = _time_spans(path, meta.get("time_spans", "[1.0]"))
+        # What the threshold applies to: "probability" (the top-1, models calibrated before the
+        # energy score) or "energy" (`realtime.decision.energy`).
+        self.unknown_score = meta.get("unknown_score", "probability")
+        if self.unknown_score not in UNKNOWN_SCORES:
+            raise SkelcamError(f"'{path}': unknown_score '{self.unknown_score}' is not one of "
+                               f"{', '.join(UNKNOWN_SCORES)}; re-export it with "
+                               "python export/to_onnx.py")
         self.providers: list[str] = self.session.get_providers()
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
         if device == "cuda" and self.device != "cuda":
@@ -145,6 +170,14 @@ class ActionClassifier:
     def probabilities(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities [N, K]: softmax of the logits over the temperature."""
         return softmax(self.logits(keypoints, scores) / self.temperature)
+
+    def known_action_scores(self, logits: np.ndarray) -> np.ndarray | None:
+        """Per row of logits [N, K], the score the "no known action" threshold applies to, when
+        it is not the top-1 probability (which `label_for` reads itself): the energy; else None.
+        """
+        if self.unknown_score == "energy":
+            return energy(logits, self.temperature)
+        return None
 
     def top_k(self, probabilities: np.ndarray, k: int = 5) -> list[Prediction]:
         """Top-k labels and probabilities for each row of a [N, K] probability matrix."""

@@ -32,6 +32,7 @@ from rich.table import Table
 from skelcam.realtime.recognizer import DEFAULT_STRIDE
 from skelcam.train.errors import SkelcamError, print_error
 from skelcam.train.shipped import DEFAULT_MODEL, MODELS
+from skelcam.train.windowing import DATASET_FPS
 
 QUIT_KEYS = (ord("q"), 27)
 
@@ -138,9 +139,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
         + f" | pose: {backend.name} ({backend.device})"
         + (f" [auto: {backend.reason}]" if backend.reason else "")
         + f" | classifier: {classifier.path.name} on {classifier.providers[0]}"
-        + f", no known action below {classifier.unknown_threshold:.2f}"
+        + ", no known action below "
+        + ("energy " if classifier.unknown_score == "energy" else "")
+        + f"{classifier.unknown_threshold:.2f}"
         + (f" (calibrated on {classifier.threshold_backend})" if classifier.threshold_backend
-           else ""),
+           else "")
+        + ", windows of " + " + ".join(f"{span * classifier.window / DATASET_FPS:.1f}"
+                                      for span in classifier.time_spans) + " s",
         soft_wrap=True,
     )
     show = not args.no_show and display_available()

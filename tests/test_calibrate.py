@@ -48,13 +48,35 @@ def test_threshold_keeps_the_false_rejection_budget() -> None:
     assert row["dev_false_rejection"] == pytest.approx(0.5) and row["unknown_rejection"] == 0.5
 
 
+def test_energy_thresholds_may_be_negative_and_nobody_found_counts_as_rejected() -> None:
+    """With energies as scores the same budget rule holds on any scale, and a dev clip where
+    nobody was found is rejected at every threshold (it uses up budget, never sets the scale)."""
+    def scored(energy: float | None, group: str) -> Scored:
+        if energy is None:
+            return Scored("x", group, None, False)
+        return Scored("x", group, np.array([0.5, 0.5]), False, energy)
+
+    dev = [scored(e, "dev") for e in (None, -3.0, -1.0, 0.5, 1.0)]
+    unknown = [scored(e, "u") for e in (-5.0, -2.0, 2.0)]
+    threshold, _ = choose_threshold(dev, unknown, max_false_rejection=0.2)
+    assert threshold == pytest.approx(-3.0)
+    threshold, table = choose_threshold(dev, unknown, max_false_rejection=0.4)
+    assert threshold == pytest.approx(-1.0)
+    row = next(r for r in table if r["threshold"] == threshold)
+    assert row["dev_false_rejection"] == pytest.approx(0.4)
+    assert row["unknown_rejection"] == pytest.approx(2 / 3)
+    # Even a budget of nothing keeps the lowest score seen, as the rule cannot do better.
+    assert choose_threshold(dev, unknown, max_false_rejection=0.0)[0] == pytest.approx(-5.0)
+
+
 def test_each_backend_keeps_its_threshold_until_the_model_changes() -> None:
     """Calibrating on a second backend adds its threshold; recalibrating one replaces only its
-    own; a new temperature (another model or split) starts over. The general threshold is the
-    lowest."""
+    own; a new temperature (another model or split) or new time spans start over. The general
+    threshold is the lowest."""
     first = merge_calibration(None, 0.62, "mediapipe", 0.27)
     assert first == {"temperature": 0.62, "unknown_threshold": 0.27,
-                     "unknown_thresholds": {"mediapipe": 0.27}}
+                     "unknown_thresholds": {"mediapipe": 0.27}, "time_spans": [1.0],
+                     "unknown_score": "probability"}
     both = merge_calibration(first, 0.62, "yolo", 0.22)
     assert both["unknown_thresholds"] == {"mediapipe": 0.27, "yolo": 0.22}
     assert both["unknown_threshold"] == 0.22
@@ -63,6 +85,14 @@ def test_each_backend_keeps_its_threshold_until_the_model_changes() -> None:
     assert again["unknown_threshold"] == 0.27
     retrained = merge_calibration(again, 0.7, "yolo", 0.25)
     assert retrained["unknown_thresholds"] == {"yolo": 0.25}
+    # Other time spans give other clip scores: the thresholds chosen under the old ones go.
+    spans = merge_calibration(again, 0.62, "yolo", 0.24, (1.0, 2.0))
+    assert spans["unknown_thresholds"] == {"yolo": 0.24} and spans["time_spans"] == [1.0, 2.0]
+    both = merge_calibration(spans, 0.62, "mediapipe", 0.28, (1.0, 2.0))
+    assert both["unknown_thresholds"] == {"mediapipe": 0.28, "yolo": 0.24}
+    # Energies are not probabilities: switching the score starts over as well.
+    energy = merge_calibration(both, 0.62, "yolo", 2.2, (1.0, 2.0), "energy")
+    assert energy["unknown_thresholds"] == {"yolo": 2.2} and energy["unknown_score"] == "energy"
     # A checkpoint calibrated before thresholds were kept per backend has no table to keep.
     legacy = merge_calibration({"temperature": 0.62, "unknown_threshold": 0.27}, 0.62, "yolo",
                                0.22)

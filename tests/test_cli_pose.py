@@ -42,6 +42,8 @@ def test_yolo_with_smoothing_runs_the_whole_loop(tmp_path):
     assert "pose: yolo (cpu)" in result.stdout
     # The shipped model carries a threshold calibrated on yolo's own replays, and says so.
     assert "(calibrated on yolo)" in result.stdout
+    # ... and averages a window of 1.6 s and one of 3.2 s (README, "Time spans").
+    assert "windows of 1.6 + 3.2 s" in result.stdout
     capture = cv2.VideoCapture(str(out))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
 

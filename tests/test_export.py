@@ -259,6 +259,25 @@ def test_per_backend_thresholds_travel_into_the_onnx_metadata(
     assert classifier.threshold_backend is None
 
 
+def test_time_spans_travel_into_the_onnx_metadata(
+    tmp_path: Path, shipped: tuple[SkeletonClassifier, list[str], dict]
+) -> None:
+    """The time spans a calibration was chosen under reach the live classifier; a file
+    without them classifies the window alone, and a file with nonsense in them is refused in
+    one line."""
+    model, names, _ = shipped
+    calibration = merge_calibration(None, 0.62, "mediapipe", 0.27, (1.0, 2.0))
+    out = tmp_path / "spans.onnx"
+    export_onnx(model, names, out, DEFAULT_OPSET, "test", calibration)
+    assert ActionClassifier(out, device="cpu").time_spans == (1.0, 2.0)
+    export_onnx(model, names, out, DEFAULT_OPSET, "test", {"temperature": 0.62})
+    assert ActionClassifier(out, device="cpu").time_spans == (1.0,)
+    export_onnx(model, names, out, DEFAULT_OPSET, "test", {"time_spans": [1.0, -2.0]})
+    with pytest.raises(SkelcamError, match="time_spans") as info:
+        ActionClassifier(out, device="cpu")
+    assert "\n" not in str(info.value)
+
+
 def test_committed_onnx_computes_what_the_checkpoint_does(
     exported: tuple[Path, str], clips: tuple[np.ndarray, np.ndarray]
 ) -> None:

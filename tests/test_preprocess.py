@@ -21,7 +21,12 @@ from skelcam.train.model import ModelConfig, SkeletonClassifier, build_model
 from skelcam.train.preprocess import FEATURE_GROUPS, SkeletonNormalizer
 from skelcam.train.shipped import CHECKPOINT
 from skelcam.train.skeleton import NUM_JOINTS, PARENT
-from skelcam.train.windowing import resample_indices, sample_window, select_persons
+from skelcam.train.windowing import (
+    resample_indices,
+    sample_window,
+    select_persons,
+    span_indices,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -194,6 +199,21 @@ def test_resample_centre_sampling_by_hand() -> None:
     np.testing.assert_array_equal(resample_indices(57, 48), resample_indices(57, 48))
     with pytest.raises(ValueError):
         resample_indices(0, 8)
+
+
+def test_span_indices_look_back_over_each_span_from_the_newest_frame() -> None:
+    """Span 1 is the window alone, at the end of the buffer; span 2 covers the whole buffer of
+    twice the length and reads every other frame (worked by hand for 10 frames, 5 per window)."""
+    total, (one,) = span_indices(10, 5, (1.0,))
+    assert total == 10
+    np.testing.assert_array_equal(one, resample_indices(10, 5))
+    total, (one, two) = span_indices(10, 5, (1.0, 2.0))
+    assert total == 20
+    np.testing.assert_array_equal(one, [11, 13, 15, 17, 19])
+    np.testing.assert_array_equal(two, [2, 6, 10, 14, 18])
+    for bad in [(), (1.0, 0.0), (-1.0,)]:
+        with pytest.raises(ValueError):
+            span_indices(10, 5, bad)
 
 
 @pytest.mark.parametrize("frames", [1, 7, 48, 61, 500])

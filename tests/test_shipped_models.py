@@ -73,3 +73,5 @@ def test_penn_thresholds_are_the_calibration_reports(report: str) -> None:
     assert classifier.threshold_backend == calibration["pose"]
     assert classifier.unknown_threshold == pytest.approx(calibration["unknown_threshold"])
     assert classifier.temperature == pytest.approx(calibration["temperature"])
+    assert classifier.unknown_score == calibration["unknown_score"]
+    assert classifier.time_spans == tuple(calibration["time_spans"])

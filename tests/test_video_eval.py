@@ -112,9 +112,32 @@ def test_decision_rule_takes_the_largest_person() -> None:
     assert ClipVote().decide(0.0) is None
 
 
+def test_energy_rejection_reads_the_mean_energy_not_the_probability() -> None:
+    """A model that rejects by energy: the score is T * logsumexp(logits / T), and the clip's
+    decision compares the subject's mean energy with the threshold, whatever its top-1
+    probability."""
+    from skelcam.realtime.decision import ClipVote, energy, label_for
+
+    logits = np.array([[2.0, 0.0, -1.0], [0.2, 0.1, 0.0]])
+    expected = 0.5 * np.log(np.exp(4.0) + np.exp(0.0) + np.exp(-2.0))
+    assert energy(logits, 0.5)[0] == pytest.approx(expected)
+    assert energy(logits, 1.0)[1] < energy(logits, 1.0)[0]
+    sure = np.array([0.9, 0.05, 0.05])
+    assert label_for(sure, 2.0, confidence=1.5) is None
+    assert label_for(sure, 2.0, confidence=2.5) == 0
+    assert label_for(sure, 0.5) == 0
+    vote = ClipVote()
+    box = np.array([[0, 0, 10, 10]], float)
+    vote.add(box, [sure], [3.0])
+    vote.add(box, [sure], [1.0])
+    assert vote.confidence == pytest.approx(2.0) and vote.last_confidence == 1.0
+    assert vote.decide(2.0) == 0 and vote.decide(2.01) is None
+
+
 def test_rejection_counts(recorded) -> None:
-    """With a threshold above 1 every clip is "no known action": the known clips count as false
-    rejections, the unknown one as rejected, and top-5 (which ignores rejection) is unchanged."""
+    """With a threshold above any score every clip is "no known action": the known clips count
+    as false rejections, the unknown one as rejected, and top-5 (which ignores rejection) is
+    unchanged."""
     from skelcam.train.video_eval import classify_recording, recording_for, summarize
 
     cache, results, names, classifier = recorded
@@ -124,13 +147,13 @@ def test_rejection_counts(recorded) -> None:
     assert set(summary) >= {"clip_top1", "clip_top5", "window_top1", "per_class", "per_clip",
                             "nobody_found", "seconds_per_clip", "unknown_rejection_rate"}
     strict = []
-    classifier.unknown_threshold = 1.01
+    classifier.unknown_threshold = 1e9
     try:
         for r in results:
             recording, _, hit = recording_for(r.clip.path, live(cache))
             vote, _, labels, _, _ = classify_recording(recording, classifier, 4, 0.5)
-            assert hit and vote.decide(1.01) is None and all(label is None for label in labels)
-            strict.append(replace(r, clip_label=vote.decide(1.01), window_labels=labels))
+            assert hit and vote.decide(1e9) is None and all(label is None for label in labels)
+            strict.append(replace(r, clip_label=vote.decide(1e9), window_labels=labels))
     finally:
         classifier.unknown_threshold = threshold
     rejected = summarize(strict, names)

@@ -249,6 +249,20 @@ def _live_settings(args: argparse.Namespace):
     return LiveSettings(pose, options, cache, args.stride, args.smoothing)
 
 
+def _time_spans(text: str | None) -> tuple[float, ...] | None:
+    """`--time-spans 1,2` as (1.0, 2.0); None when not given."""
+    if text is None:
+        return None
+    try:
+        spans = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        spans = ()
+    if not spans or min(spans) <= 0:
+        raise SkelcamError(f"--time-spans '{text}': give positive numbers separated by commas, "
+                           "e.g. 1,2")
+    return spans
+
+
 def _calibrate(args: argparse.Namespace, console: Console) -> None:
     from rich.table import Table
 
@@ -257,6 +271,7 @@ def _calibrate(args: argparse.Namespace, console: Console) -> None:
     from skelcam.train.report import save_record
 
     live = _live_settings(args)
+    time_spans = _time_spans(args.time_spans)
     data = load_pyskl(args.data)
     unknown_sets = [(spec, *_load_negatives(spec, args.exclude_classes))
                     for spec in args.unknowns]
@@ -265,11 +280,13 @@ def _calibrate(args: argparse.Namespace, console: Console) -> None:
                            "(sequences of the model's classes) for the false-rejection side")
     report = calibrate(args.checkpoint, data, args.val_split, args.manifest,
                        args.unknown_manifest, unknown_sets, live, args.max_false_rejection,
-                       console, args.known_split)
+                       console, args.known_split, time_spans, args.unknown_score)
     table = Table(title=f"calibration of {args.checkpoint}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("temperature (validation NLL)", f"{report['temperature']:.3f}")
+    table.add_row("time spans (windows)", ", ".join(f"{s:g}" for s in report["time_spans"]))
+    table.add_row("known-action score", report["unknown_score"])
     table.add_row(f"no-known-action threshold ({live.pose})", f"{report['unknown_threshold']:.3f}")
     others = {k: v for k, v in report["unknown_thresholds"].items() if k != live.pose}
     if others:
@@ -434,6 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="classes of the --unknowns files to leave out")
     cal.add_argument("--unknown-manifest", action="append", default=[], type=Path,
                      help="real clips of no known action (a manifest)")
+    cal.add_argument("--time-spans", metavar="S,...",
+                     help="window spans the live loop averages, e.g. 1,2 (1.6 s and 3.2 s for "
+                     "a 48-frame model; default: keep the checkpoint's, else 1)")
+    cal.add_argument("--unknown-score", choices=("energy", "probability"),
+                     help="what the threshold applies to: the logits' energy or the top-1 "
+                     "probability (default: keep the checkpoint's, else energy)")
     cal.add_argument("--max-false-rejection", type=float, default=0.05,
                      help="largest share of dev clips the threshold may reject (default 0.05)")
     _add_live_options(cal)

@@ -40,6 +40,15 @@ class Scored:
     group: str  # "dev", or the unknown source it came from
     scores: np.ndarray | None
     right: bool  # dev: the argmax is the true class
+    # The clip's known-action score when the model's is not its top-1 probability (energy).
+    energy: float | None = None
+
+    @property
+    def known_score(self) -> float | None:
+        """What the threshold is compared with; None when nobody was classified."""
+        if self.scores is None:
+            return None
+        return float(self.scores.max()) if self.energy is None else self.energy
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -56,20 +65,25 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def merge_calibration(previous: dict[str, Any] | None, temperature: float, pose: str,
-                      threshold: float) -> dict[str, Any]:
+                      threshold: float, time_spans: tuple[float, ...] = (1.0,),
+                      unknown_score: str = "probability") -> dict[str, Any]:
     """The checkpoint's calibration after calibrating on pose backend `pose`.
 
     Thresholds of other backends are kept when they were chosen under the same temperature (the
-    same model and validation split), so running `calibrate` once per backend collects them all.
-    `unknown_threshold`, for a backend never calibrated on, is the lowest of them: for joints of
-    unmeasured confidence it hides the fewest right labels.
+    same model and validation split), the same live time spans and the same known-action score,
+    so running `calibrate` once per backend collects them all. `unknown_threshold`, for a
+    backend never calibrated on, is the lowest of them: for joints of unmeasured confidence it
+    hides the fewest right labels.
     """
     thresholds: dict[str, float] = {}
-    if previous and np.isclose(previous.get("temperature", np.nan), temperature, rtol=1e-4):
+    if (previous and np.isclose(previous.get("temperature", np.nan), temperature, rtol=1e-4)
+            and tuple(previous.get("time_spans", (1.0,))) == tuple(time_spans)
+            and previous.get("unknown_score", "probability") == unknown_score):
         thresholds.update(previous.get("unknown_thresholds", {}))
     thresholds[pose] = threshold
     return {"temperature": temperature, "unknown_threshold": min(thresholds.values()),
-            "unknown_thresholds": dict(sorted(thresholds.items()))}
+            "unknown_thresholds": dict(sorted(thresholds.items())),
+            "time_spans": [float(s) for s in time_spans], "unknown_score": unknown_score}
 
 
 def recording_from_clip(keypoints: np.ndarray, scores: np.ndarray, fps: float,
@@ -86,13 +100,21 @@ def recording_from_clip(keypoints: np.ndarray, scores: np.ndarray, fps: float,
     return PoseRecording(tuple(frames), fps, width, height, "skeleton-file")
 
 
+def _dev_scores(dev: list[Scored]) -> np.ndarray:
+    """Known-action scores of the dev clips; a clip where nobody was found counts as rejected
+    at any threshold (-inf)."""
+    return np.array([-np.inf if s.known_score is None else s.known_score for s in dev])
+
+
 def choose_threshold(dev: list[Scored], unknown: list[Scored],
                      max_false_rejection: float) -> tuple[float, list[dict[str, float]]]:
     """The threshold and a table of candidate thresholds with their rates."""
-    dev_top = np.array([s.scores.max() if s.scores is not None else 0.0 for s in dev])
-    unk_top = np.array([s.scores.max() for s in unknown if s.scores is not None])
-    candidates = np.unique(np.concatenate([dev_top, unk_top, [0.0]]))
-    table, best = [], 0.0
+    dev_top = _dev_scores(dev)
+    unk_top = np.array([s.known_score for s in unknown if s.scores is not None])
+    candidates = np.unique(np.concatenate([dev_top, unk_top]))
+    candidates = candidates[np.isfinite(candidates)]
+    # The lowest score seen rejects nothing seen: the fallback when no candidate fits the budget.
+    table, best = [], float(candidates[0]) if len(candidates) else 0.0
     for tau in candidates:
         false_rej = float((dev_top < tau).mean()) if len(dev_top) else 0.0
         rejected = float((unk_top < tau).mean()) if len(unk_top) else 0.0
@@ -128,16 +150,18 @@ def score_all(
         index = {n: i for i, n in enumerate(names)}
         dev = [Scored(r.clip.path.name, "dev", r.clip_probabilities,
                       r.clip_probabilities is not None
-                      and int(np.argmax(r.clip_probabilities)) == index.get(r.clip.label, -1))
+                      and int(np.argmax(r.clip_probabilities)) == index.get(r.clip.label, -1),
+                      r.clip_confidence)
                for r in dev_results if r.clip.label != UNKNOWN_CLASS]
     # Rows of class `unknown` in the dev manifest are real clips of no known action.
-    unknown = [Scored(r.clip.path.name, manifest.name, r.clip_probabilities, False)
+    unknown = [Scored(r.clip.path.name, manifest.name, r.clip_probabilities, False,
+                      r.clip_confidence)
                for r in dev_results if r.clip.label == UNKNOWN_CLASS] if manifest else []
     for extra in unknown_manifests:
         results, _, _ = run_evaluation(extra, onnx_path, live, console, threshold=0.0,
                                        temperature=temperature)
-        unknown += [Scored(r.clip.path.name, extra.name, r.clip_probabilities, False)
-                    for r in results]
+        unknown += [Scored(r.clip.path.name, extra.name, r.clip_probabilities, False,
+                           r.clip_confidence) for r in results]
     classifier = ActionClassifier(onnx_path, device="cpu")
     classifier.temperature, classifier.unknown_threshold = temperature, 0.0
     def replayed(data, i: int):
@@ -145,18 +169,19 @@ def score_all(
         recording = recording_from_clip(clip.keypoints, clip.scores, clip.fps or DATASET_FPS,
                                         clip.img_shape)
         vote, *_ = classify_recording(recording, classifier, live.stride, live.smoothing)
-        return clip, vote.scores
+        return clip, vote.scores, vote.confidence
 
     for group, data, indices in unknown_sets:
         for i in indices:
-            clip, scores = replayed(data, i)
-            unknown.append(Scored(clip.name, group, scores, False))
+            clip, scores, energy = replayed(data, i)
+            unknown.append(Scored(clip.name, group, scores, False, energy))
     for group, data, indices in known_sets:
         for i in indices:
-            clip, scores = replayed(data, i)
+            clip, scores, energy = replayed(data, i)
             # Too short to classify: nothing is shown, so nothing is wrongly rejected either.
             if scores is not None:
-                dev.append(Scored(clip.name, group, scores, int(np.argmax(scores)) == clip.label))
+                dev.append(Scored(clip.name, group, scores,
+                                  int(np.argmax(scores)) == clip.label, energy))
     return dev, unknown
 
 
@@ -171,8 +196,16 @@ def calibrate(
     max_false_rejection: float,
     console,
     known_split: str | None = None,
+    time_spans: tuple[float, ...] | None = None,
+    unknown_score: str | None = None,
 ) -> dict[str, Any]:
-    """Fit the temperature, pick the threshold, store both in `checkpoint`; returns a report."""
+    """Fit the temperature, pick the threshold, store both in `checkpoint`; returns a report.
+
+    `time_spans` sets the window spans the live loop averages (None keeps the checkpoint's,
+    else the window alone); the threshold is chosen with the dev clips replayed under them.
+    `unknown_score` is what the threshold applies to, "energy" or "probability" (None keeps
+    the checkpoint's, else "energy", which rejects far more unknown actions at the same cost).
+    """
     from skelcam.export.to_onnx import export_onnx, model_version
     from skelcam.train.checkpoint import load_model, save_checkpoint
     from skelcam.train.evaluate import evaluate
@@ -183,9 +216,16 @@ def calibrate(
     _, logits = evaluate(data, val_split, checkpoint, None)
     labels = np.array([data.clips[i].label for i in data.split(val_split)])
     temperature = fit_temperature(logits, labels)
+    previous = state.get("calibration", {})
+    if time_spans is None:
+        time_spans = tuple(previous.get("time_spans", (1.0,)))
+    if unknown_score is None:
+        unknown_score = previous.get("unknown_score", "energy")
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "uncalibrated.onnx"
-        export_onnx(model, class_names, onnx_path, 18, model_version(checkpoint))
+        export_onnx(model, class_names, onnx_path, 18, model_version(checkpoint),
+                    {"time_spans": [float(s) for s in time_spans],
+                     "unknown_score": unknown_score})
         known = [(f"{Path(data.source).name}:{known_split}", data, data.split(known_split))] \
             if known_split else []
         dev, unknown = score_all(onnx_path, temperature, manifest, unknown_manifests,
@@ -199,21 +239,24 @@ def calibrate(
     classified = [s for s in unknown if s.scores is not None]
     groups = sorted({s.group for s in unknown})
     per_group = {
-        g: float(np.mean([s.scores.max() < threshold for s in classified if s.group == g]))
+        g: float(np.mean([s.known_score < threshold for s in classified if s.group == g]))
         for g in groups if any(s.group == g for s in classified)
     }
-    calibration = merge_calibration(state.get("calibration"), temperature, live.pose, threshold)
+    calibration = merge_calibration(previous, temperature, live.pose, threshold, time_spans,
+                                    unknown_score)
     extra = {k: v for k, v in state.items()
              if k not in ("format", "config", "class_names", "model")}
     save_checkpoint(checkpoint, model, class_names, **{**extra, "calibration": calibration})
-    dev_top = np.array([s.scores.max() if s.scores is not None else 0.0 for s in dev])
-    unk_top = np.array([s.scores.max() for s in classified])
+    dev_top = _dev_scores(dev)
+    unk_top = np.array([s.known_score for s in classified])
     return {
         "temperature": temperature,
         "unknown_threshold": threshold,
         "pose": live.pose,
         "unknown_thresholds": calibration["unknown_thresholds"],
         "fallback_threshold": calibration["unknown_threshold"],
+        "time_spans": calibration["time_spans"],
+        "unknown_score": unknown_score,
         "max_false_rejection": max_false_rejection,
         "dev_clips": len(dev),
         "dev_false_rejection": float((dev_top < threshold).mean()),

@@ -89,6 +89,8 @@ class ClipResult:
     window_labels: list[int | None]  # the label shown at each step (None = no known action)
     clip_probabilities: np.ndarray | None  # [K] the clip decision's scores; None if nobody
     clip_label: int | None  # None: no known action, or nobody found
+    # The clip's known-action score when it is not its top-1 probability (the energy).
+    clip_confidence: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,13 +135,15 @@ def classify_recording(recording, classifier, stride: int, smoothing: float):
     blank = np.zeros((recording.height, recording.width, 3), np.uint8)
     started = time.perf_counter()
     with_people = 0
-    windows = []
+    windows, confidences = [], []
     for index in range(len(recording)):
         result = recognizer.step(blank, index)
         with_people += len(result.track_ids) > 0
         if result.classified:
             windows.append(recognizer.vote.last)
-    labels = [label_for(p, classifier.unknown_threshold) for p in windows]
+            confidences.append(recognizer.vote.last_confidence)
+    labels = [label_for(p, classifier.unknown_threshold, c)
+              for p, c in zip(windows, confidences, strict=True)]
     return recognizer.vote, windows, labels, time.perf_counter() - started, with_people
 
 
@@ -154,6 +158,7 @@ def evaluate_clip(clip: ManifestClip, classifier, live: LiveSettings,
         classify_seconds=seconds, cached=cached, frames_with_people=with_people,
         window_probabilities=np.array(windows).reshape(-1, k), window_labels=labels,
         clip_probabilities=vote.scores, clip_label=vote.decide(classifier.unknown_threshold),
+        clip_confidence=vote.confidence,
     )
 
 
@@ -241,7 +246,9 @@ def _clip_row(r: ClipResult, class_names: list[str]) -> dict[str, Any]:
     return {
         "file": str(r.clip.path.name), "class": r.clip.label,
         "decision": None if r.clip_label is None else class_names[r.clip_label],
-        "top5": top, "frames": r.frames, "fps": round(r.fps, 3),
+        "top5": top,
+        **({} if r.clip_confidence is None else {"energy": round(r.clip_confidence, 4)}),
+        "frames": r.frames, "fps": round(r.fps, 3),
         "frames_with_people": r.frames_with_people, "windows": len(r.window_probabilities),
         "pose_seconds": round(r.pose_seconds, 2), "classify_seconds": round(r.classify_seconds, 2),
         "cached_poses": r.cached,

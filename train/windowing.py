@@ -7,6 +7,8 @@ numpy only, so that the live loop, which runs the model in ONNX Runtime, never i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 # The frame rate a model's window is counted in: Penn Action, NTU and the Kinect sets are 30
@@ -39,6 +41,25 @@ def resample_indices(
     centres = (edges[:-1] + edges[1:]) / 2
     positions = centres if rng is None else rng.uniform(edges[:-1], edges[1:])
     return np.clip(np.floor(positions), 0, num_frames - 1).astype(np.int64)
+
+
+def span_indices(
+    base_frames: int, window: int, spans: Sequence[float]
+) -> tuple[int, list[np.ndarray]]:
+    """Frames for classifying one buffer over several time spans: (buffer length, indices).
+
+    The live buffer holds `base_frames` frames for a span of 1 (the window's own 1.6 s at the
+    source's rate); a span of 2 looks twice as far back and reads every other frame, which the
+    model sees as the action done twice as fast (training covers 0.5x to 2x). Averaging spans
+    helps actions slower than 1.6 s (a golf swing, a snatch, slow-motion files), whose window of
+    one span holds only part of the movement. Each span's indices are `resample_indices` of its
+    own length, counted back from the newest frame of a buffer of the longest span's length.
+    """
+    if not spans or min(spans) <= 0:
+        raise ValueError("spans must be positive multiples of the window")
+    lengths = [max(2, round(span * base_frames)) for span in spans]
+    total = max(lengths)
+    return total, [total - n + resample_indices(n, window) for n in lengths]
 
 
 def live_window_indices(
