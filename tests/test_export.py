@@ -234,7 +234,9 @@ def test_calibration_travels_into_the_onnx_metadata(
     classifier = ActionClassifier(fresh, device="cpu")
     assert classifier.temperature == pytest.approx(calibration["temperature"])
     assert classifier.unknown_threshold == pytest.approx(calibration["unknown_threshold"])
-    assert 0 < classifier.unknown_threshold < 1 and classifier.temperature != 1.0
+    assert classifier.unknown_score == calibration.get("unknown_score", "probability")
+    upper = 1 if classifier.unknown_score == "probability" else np.inf
+    assert 0 < classifier.unknown_threshold < upper and classifier.temperature != 1.0
 
 
 def test_per_backend_thresholds_travel_into_the_onnx_metadata(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -35,7 +36,9 @@ def test_files_describe_one_model(model: ShippedModel) -> None:
     labels = [line.strip() for line in model.labels.read_text().splitlines() if line.strip()]
     assert classifier.labels == labels == checkpoint["class_names"]
     assert classifier.version.startswith(f"{model.stem}@")
-    assert 0 < classifier.unknown_threshold < 1, "shipped models are calibrated"
+    # A probability threshold lies in (0, 1); an energy threshold is any positive logit scale.
+    upper = 1 if classifier.unknown_score == "probability" else np.inf
+    assert 0 < classifier.unknown_threshold < upper, "shipped models are calibrated"
     assert checkpoint["calibration"]["unknown_threshold"] == pytest.approx(
         classifier.unknown_threshold)
     metrics = json.loads(model.metrics.read_text())
