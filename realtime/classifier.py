@@ -22,6 +22,7 @@ from skelcam.realtime.decision import energy
 from skelcam.realtime.pose.onnx_session import cuda_usable
 from skelcam.train.errors import SkelcamError
 from skelcam.train.skeleton import LAYOUT, NUM_JOINTS
+from skelcam.train.windowing import checked_spans
 
 ONNX_FORMAT = "skelcam-onnx-v1"
 # The scores a "no known action" threshold can apply to (`realtime.decision.label_for`).
@@ -53,13 +54,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def _time_spans(path: Path, text: str) -> tuple[float, ...]:
     """The model's `time_spans` metadata (a JSON list of positive numbers) as a tuple."""
     try:
-        spans = tuple(float(v) for v in json.loads(text))
+        return checked_spans(json.loads(text))
     except (ValueError, TypeError):
-        spans = ()
-    if not spans or min(spans) <= 0:
         raise SkelcamError(f"'{path}': its 'time_spans' metadata is not a JSON list of positive "
-                           "numbers; re-export it with python export/to_onnx.py")
-    return spans
+                           "numbers; re-export it with python export/to_onnx.py") from None
 
 
 class ActionClassifier:
@@ -169,7 +167,11 @@ class ActionClassifier:
 
     def probabilities(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities [N, K]: softmax of the logits over the temperature."""
-        return softmax(self.logits(keypoints, scores) / self.temperature)
+        return self.calibrated(self.logits(keypoints, scores))
+
+    def calibrated(self, logits: np.ndarray) -> np.ndarray:
+        """Class probabilities [N, K] of logits [N, K] already computed (`logits`)."""
+        return softmax(logits / self.temperature)
 
     def known_action_scores(self, logits: np.ndarray) -> np.ndarray | None:
         """Per row of logits [N, K], the score the "no known action" threshold applies to, when

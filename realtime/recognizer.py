@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from skelcam.realtime.classifier import ActionClassifier, softmax
+from skelcam.realtime.classifier import ActionClassifier
 from skelcam.realtime.decision import ClipVote, label_for
 from skelcam.realtime.pose import PoseBackend, Poses
 from skelcam.realtime.pose.smoothing import KeypointSmoother
@@ -171,7 +171,7 @@ class ActionRecognizer:
             logits = self.classifier.logits(keypoints, scores)
             spans = len(self.span_indices)
             probabilities = geometric_mean(
-                softmax(logits / self.classifier.temperature).reshape(spans, len(ready), -1))
+                self.classifier.calibrated(logits).reshape(spans, len(ready), -1))
             known = self.classifier.known_action_scores(logits)
             for n, (track, p) in enumerate(zip(ready, probabilities, strict=True)):
                 self.smoothed[track] = self._smooth(self.smoothed.get(track), p)

@@ -253,14 +253,13 @@ def _time_spans(text: str | None) -> tuple[float, ...] | None:
     """`--time-spans 1,2` as (1.0, 2.0); None when not given."""
     if text is None:
         return None
+    from skelcam.train.windowing import checked_spans
+
     try:
-        spans = tuple(float(v) for v in text.split(","))
+        return checked_spans(text.split(","))
     except ValueError:
-        spans = ()
-    if not spans or min(spans) <= 0:
         raise SkelcamError(f"--time-spans '{text}': give positive numbers separated by commas, "
-                           "e.g. 1,2")
-    return spans
+                           "e.g. 1,2") from None
 
 
 def _calibrate(args: argparse.Namespace, console: Console) -> None:
@@ -421,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--plots", type=Path, help="folder for the confusion-matrix PNG")
     ev.set_defaults(run=_evaluate)
 
+    from skelcam.realtime.classifier import UNKNOWN_SCORES
     from skelcam.train.shipped import CHECKPOINT, ONNX_MODEL
 
     vid = sub.add_parser("evaluate-videos",
@@ -454,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--time-spans", metavar="S,...",
                      help="window spans the live loop averages, e.g. 1,2 (1.6 s and 3.2 s for "
                      "a 48-frame model; default: keep the checkpoint's, else 1)")
-    cal.add_argument("--unknown-score", choices=("energy", "probability"),
+    cal.add_argument("--unknown-score", choices=UNKNOWN_SCORES,
                      help="what the threshold applies to: the logits' energy or the top-1 "
                      "probability (default: keep the checkpoint's, else energy)")
     cal.add_argument("--max-false-rejection", type=float, default=0.05,

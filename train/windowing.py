@@ -43,6 +43,14 @@ def resample_indices(
     return np.clip(np.floor(positions), 0, num_frames - 1).astype(np.int64)
 
 
+def checked_spans(spans: Sequence[float]) -> tuple[float, ...]:
+    """Time spans as a tuple of floats; ValueError unless there is one or more, all positive."""
+    spans = tuple(float(span) for span in spans)
+    if not spans or min(spans) <= 0:
+        raise ValueError("spans must be positive multiples of the window")
+    return spans
+
+
 def span_indices(
     base_frames: int, window: int, spans: Sequence[float]
 ) -> tuple[int, list[np.ndarray]]:
@@ -55,9 +63,7 @@ def span_indices(
     one span holds only part of the movement. Each span's indices are `resample_indices` of its
     own length, counted back from the newest frame of a buffer of the longest span's length.
     """
-    if not spans or min(spans) <= 0:
-        raise ValueError("spans must be positive multiples of the window")
-    lengths = [max(2, round(span * base_frames)) for span in spans]
+    lengths = [max(2, round(span * base_frames)) for span in checked_spans(spans)]
     total = max(lengths)
     return total, [total - n + resample_indices(n, window) for n in lengths]
 
