@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "side; rtm: detector input side (default: the model's own)")
     parser.add_argument("--det-every", type=int, metavar="N", help="rtm, mmpose: detect people "
                         "every N frames, follow them from their keypoints in between")
-    parser.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=False,
-                        help="steady the joints with a One Euro filter per person")
+    parser.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=None,
+                        help="steady the joints with a One Euro filter per person (default: on "
+                        "for yolo, off for mediapipe, whose joints are filtered already)")
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--model", choices=tuple(MODELS),
                        help=f"a shipped classifier by name (default: {DEFAULT_MODEL}): penn = 15 "
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from skelcam.realtime.classifier import ActionClassifier
     from skelcam.realtime.loop import Overlay, run_loop
     from skelcam.realtime.pose import create_backend
-    from skelcam.realtime.pose.smoothing import KeypointSmoother
+    from skelcam.realtime.pose.smoothing import KeypointSmoother, smooth_by_default
     from skelcam.realtime.recognizer import ActionRecognizer
     from skelcam.realtime.signals import graceful_interrupts
     from skelcam.realtime.writer import VideoWriter, check_output_path
@@ -131,6 +132,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     backend = create_backend(args.pose, device=args.device, max_people=args.max_people,
                              **pose_options(args))
     classifier.use_pose_backend(backend.name)
+    smooth = smooth_by_default(backend.name) if args.smooth is None else args.smooth
     if classifier.fallback_warning:
         logging.getLogger("skelcam").warning(classifier.fallback_warning)
     console.print(
@@ -138,6 +140,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         + (f", {info.frame_count} frames" if info.frame_count else "")
         + f" | pose: {backend.name} ({backend.device})"
         + (f" [auto: {backend.reason}]" if backend.reason else "")
+        + (", One Euro smoothing" if smooth else "")
         + f" | classifier: {classifier.path.name} on {classifier.providers[0]}"
         + ", no known action below "
         + ("energy " if classifier.unknown_score == "energy" else "")
@@ -149,7 +152,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         soft_wrap=True,
     )
     show = not args.no_show and display_available()
-    smoother = KeypointSmoother(info.fps) if args.smooth else None
+    smoother = KeypointSmoother(info.fps) if smooth else None
     recognizer = ActionRecognizer(backend, classifier, info.fps, args.stride, smoother=smoother)
     overlay = Overlay(classifier.labels, backend.name, classifier.device)
 

@@ -97,6 +97,24 @@ def test_hips_move_towards_their_centre(penn_clip) -> None:
                                atol=1e-3)
 
 
+def test_drift_moves_the_whole_body_smoothly(penn_clip) -> None:
+    """Drift translates every joint of a frame by one amount, smoothly from frame to frame and
+    within `drift` body sizes (ramp and sine: at most twice that), and leaves the pose as it was."""
+    kp, sc = penn_clip
+    kp, sc = kp[:, :48], sc[:, :48]
+    body = np.ptp(kp[sc > 0], axis=0).max()
+    out, osc = Augment(**{**QUIET, "drift": 0.05})(kp, sc, np.random.default_rng(7))
+    shift = out - kp
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[:, :, :1], shift.shape), atol=1e-3)
+    path = shift[0, :, 0]
+    assert 0 < np.abs(path).max() <= 2 * 0.05 * body
+    # Smooth: its frame-to-frame change itself changes little (noise would double it).
+    assert np.abs(np.diff(path, 2, axis=0)).max() < 0.3 * np.abs(np.diff(path, axis=0)).max()
+    np.testing.assert_array_equal(osc, sc)
+    same, _ = Augment(**QUIET)(kp, sc, np.random.default_rng(7))
+    np.testing.assert_allclose(same, kp, atol=1e-3)
+
+
 def test_cut_and_drops_only_remove_joints(penn_clip) -> None:
     """A frame border cutting the body drops the joints beyond it (legs below a close shot),
     leaves positions alone, and never drops everything."""

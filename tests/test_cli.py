@@ -70,6 +70,8 @@ def test_saved_video_has_the_inputs_frames_fps_and_size(two_people_run) -> None:
     out, _, stdout = two_people_run
     assert video_props(out) == video_props(TWO_PEOPLE)
     assert "end-to-end FPS" in stdout and "pose ms" in stdout
+    # BlazePose filters its own landmarks: no second filter by default.
+    assert "pose: mediapipe (cpu) |" in stdout and "One Euro" not in stdout
 
 
 def test_log_has_valid_top5_for_both_people(two_people_run) -> None:

@@ -36,10 +36,11 @@ def short_clip(path: Path, frames: int = 12) -> Path:
 def test_yolo_with_smoothing_runs_the_whole_loop(tmp_path):
     out = tmp_path / "out.mp4"
     result = skelcam("--video", short_clip(tmp_path / "in.avi"), "--pose", "yolo",
-                     "--pose-model", YOLO_ONNX, "--smooth", "--max-people", "8", "--save", out,
+                     "--pose-model", YOLO_ONNX, "--max-people", "8", "--save", out,
                      "--no-show")  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "pose: yolo (cpu)" in result.stdout
+    # yolo's joints pass through the One Euro filter unless --no-smooth (README, "Smoothing").
+    assert "pose: yolo (cpu), One Euro smoothing" in result.stdout
     # The shipped model carries a threshold calibrated on yolo's own replays, and says so.
     assert "(calibrated on yolo)" in result.stdout
     # ... and averages a window of 1.6 s and one of 3.2 s (README, "Time spans").

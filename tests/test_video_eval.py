@@ -134,6 +134,20 @@ def test_energy_rejection_reads_the_mean_energy_not_the_probability() -> None:
     assert vote.decide(2.0) == 0 and vote.decide(2.01) is None
 
 
+def test_smoothing_reaches_the_classifier(recorded) -> None:
+    """`--smooth` replays the cached raw poses through the One Euro filter, as `skelcam --smooth`
+    does: the same steps, with joints (hence probabilities) that differ."""
+    from skelcam.train.video_eval import classify_recording, recording_for
+
+    cache, results, _, classifier = recorded
+    recording, _, hit = recording_for(results[0].clip.path, live(cache))
+    _, raw, *_ = classify_recording(recording, classifier, 4, 0.5)
+    _, smooth, *_ = classify_recording(recording, classifier, 4, 0.5, smooth=True)
+    assert hit and len(raw) == len(smooth) == len(results[0].window_probabilities) > 0
+    np.testing.assert_allclose(raw, results[0].window_probabilities, atol=1e-6)
+    assert np.abs(np.array(raw) - np.array(smooth)).max() > 1e-3
+
+
 def test_rejection_counts(recorded) -> None:
     """With a threshold above any score every clip is "no known action": the known clips count
     as false rejections, the unknown one as rejected, and top-5 (which ignores rejection) is

@@ -213,7 +213,8 @@ def _evaluate_videos(args: argparse.Namespace, console: Console) -> None:
         save_record(args.json, {
             "model": str(args.weights), "manifest": str(args.manifest), "pose": pose,
             "pose_options": {k: str(v) for k, v in options.items()}, "stride": args.stride,
-            "smoothing": args.smoothing, "unknown_threshold": classifier.unknown_threshold,
+            "smoothing": args.smoothing, "smooth": live.smooth,
+            "unknown_threshold": classifier.unknown_threshold,
             "threshold_backend": classifier.threshold_backend,
             "temperature": classifier.temperature,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -232,6 +233,7 @@ def _live_settings(args: argparse.Namespace):
     cache, stride and smoothing of an evaluation's replay."""
     from skelcam.realtime.pose import available_backends
     from skelcam.realtime.pose.model_files import cache_dir
+    from skelcam.realtime.pose.smoothing import smooth_by_default
     from skelcam.train.video_eval import LiveSettings
 
     if args.stride < 1:
@@ -246,7 +248,8 @@ def _live_settings(args: argparse.Namespace):
             raise SkelcamError("no pose backend can run here; name one with --pose")
         pose = candidates[0]
     cache = None if args.no_cache else (args.cache or cache_dir() / "poses")
-    return LiveSettings(pose, options, cache, args.stride, args.smoothing)
+    smooth = smooth_by_default(pose) if args.smooth is None else args.smooth
+    return LiveSettings(pose, options, cache, args.stride, args.smoothing, smooth)
 
 
 def _time_spans(text: str | None) -> tuple[float, ...] | None:
@@ -301,7 +304,7 @@ def _calibrate(args: argparse.Namespace, console: Console) -> None:
         table.add_row(f"  {group}", f"{rate:.1%}")
     console.print(table)
     if args.json:
-        save_record(args.json, {**report, "pose": live.pose,
+        save_record(args.json, {**report, "pose": live.pose, "smooth": live.smooth,
                                 "command": "python -m train " + shlex.join(sys.argv[1:])})
     console.print(f"calibration stored in {args.checkpoint}; export it with "
                   f"python export/to_onnx.py --checkpoint {args.checkpoint}")
@@ -317,6 +320,9 @@ def _add_live_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-people", type=int, default=4)
     parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE)
     parser.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING)
+    parser.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=None,
+                        help="pass joints through the One Euro filter, as skelcam --smooth "
+                        "(default: as skelcam, on for yolo)")
     parser.add_argument("--cache", type=Path,
                         help="pose cache folder (default: $SKELCAM_CACHE/poses or "
                              "~/.cache/skelcam/poses)")

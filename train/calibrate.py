@@ -168,7 +168,8 @@ def score_all(
         clip = data.clips[i]
         recording = recording_from_clip(clip.keypoints, clip.scores, clip.fps or DATASET_FPS,
                                         clip.img_shape)
-        vote, *_ = classify_recording(recording, classifier, live.stride, live.smoothing)
+        vote, *_ = classify_recording(recording, classifier, live.stride, live.smoothing,
+                                      live.smooth)
         return clip, vote.scores, vote.confidence
 
     for group, data, indices in unknown_sets:

@@ -240,6 +240,8 @@ class Augment:
     body sizes, a per-clip offset per joint (`offset`, other systematic placement differences),
     whole-clip joint loss (`joint_drop`), per-frame joint loss (`frame_drop`), left/right label
     swaps on single frames (`swap`), and a frame border cutting the body (`cut`).
+    Camera and body motion (`drift`): a smooth translation of the whole window, as a handheld
+    camera, a panning one or a swaying body gives (below).
     """
 
     flip: float = 0.5
@@ -268,6 +270,12 @@ class Augment:
     # being classified; live, every tracked person takes it in turn, so in training either
     # partner of a pair must be able to be the subject (the converters' order is arbitrary).
     person_swap: float = 0.5
+    # Penn Action's static classes hardly move on screen: the hip centre's std over a 1.6 s window
+    # is a median 0.003 torso lengths for bench_press (90th percentile 0.023), while the real dev
+    # clips of bench presses sway 0.027-0.15 (handheld phones, people settling; measured on the
+    # BlazePose dev poses). Each window drifts along a smooth random path (a ramp plus a sine of
+    # 0.5-2 cycles per window) whose amplitude is drawn up to `drift` body sizes per axis.
+    drift: float = 0.0
 
     def indices(
         self, num_frames: int, window: int, rng: np.random.Generator, fps: float | None = None
@@ -320,6 +328,9 @@ class Augment:
         kp[:, :, list(HIPS)] = centre_hips + rng.uniform(*self.hip_width) * (hips - centre_hips)
         kp += rng.normal(0.0, self.offset * body, (persons, 1, joints, 2))
         kp += rng.normal(0.0, rng.uniform(0.0, self.jitter) * body, kp.shape)
+        # Drawn only when asked for, so that runs without drift keep their random stream.
+        if self.drift > 0:
+            kp += self._drift_path(frames, body, rng)
         swapped = rng.random((persons, frames)) < self.swap
         if swapped.any():
             perm = flip_permutation()
@@ -331,6 +342,15 @@ class Augment:
             lost = lost | self._beyond_border(kp, sc > 0, rng)
         sc = np.where(lost, 0.0, sc).astype(np.float32)
         return (kp + centre).astype(np.float32), sc
+
+    def _drift_path(self, frames: int, body: float, rng: np.random.Generator) -> np.ndarray:
+        """A smooth translation per frame, [1, frames, 1, 2], shared by every person and joint."""
+        t = np.linspace(0.0, 1.0, frames, dtype=np.float32)[:, None]
+        amplitude = rng.uniform(0.0, self.drift, 2) * body
+        ramp = rng.uniform(-1.0, 1.0, 2) * (t - 0.5)
+        cycles, phase = rng.uniform(0.5, 2.0, 2), rng.uniform(0.0, 2 * np.pi, 2)
+        wave = np.sin(2 * np.pi * cycles * t + phase)
+        return (amplitude * (ramp + wave)).astype(np.float32)[None, :, None, :]
 
     @staticmethod
     def _beyond_border(kp: np.ndarray, present: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -33,14 +33,16 @@ UNKNOWN_CLASS = "unknown"
 @dataclass(frozen=True)
 class LiveSettings:
     """What makes a replay run exactly what `skelcam` would: the pose backend and its options
-    (e.g. `max_people`, `pose_model`), where recorded poses are cached (None: never), and the
-    recognizer's stride and probability smoothing."""
+    (e.g. `max_people`, `pose_model`), where recorded poses are cached (None: never), the
+    recognizer's stride and probability smoothing, and whether joints pass through the One Euro
+    filter (`skelcam --smooth`; the cache keeps the raw poses, so one recording serves both)."""
 
     pose: str
     pose_options: dict[str, Any]
     cache_dir: Path | None
     stride: int
     smoothing: float
+    smooth: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,17 +123,20 @@ def recording_for(clip: Path, live: LiveSettings,
     return recording, seconds, False
 
 
-def classify_recording(recording, classifier, stride: int, smoothing: float):
+def classify_recording(recording, classifier, stride: int, smoothing: float,
+                       smooth: bool = False):
     """Replay recorded poses through the live recognizer; returns (vote, windows, labels, s).
 
     `windows` are the subject's smoothed probabilities at each classification step and `labels`
     the decision shown for the subject at that step (None = no known action).
     """
     from skelcam.realtime.decision import label_for
+    from skelcam.realtime.pose.smoothing import KeypointSmoother
     from skelcam.realtime.recognizer import ActionRecognizer
 
+    smoother = KeypointSmoother(recording.fps) if smooth else None
     recognizer = ActionRecognizer(recording.replay(), classifier, recording.fps, stride,
-                                  smoothing)
+                                  smoothing, smoother=smoother)
     blank = np.zeros((recording.height, recording.width, 3), np.uint8)
     started = time.perf_counter()
     with_people = 0
@@ -151,7 +156,7 @@ def evaluate_clip(clip: ManifestClip, classifier, live: LiveSettings,
                   on_frame: Callable[[int], None] | None = None) -> ClipResult:
     recording, pose_seconds, cached = recording_for(clip.path, live, on_frame)
     vote, windows, labels, seconds, with_people = classify_recording(
-        recording, classifier, live.stride, live.smoothing)
+        recording, classifier, live.stride, live.smoothing, live.smooth)
     k = len(classifier.labels)
     return ClipResult(
         clip=clip, frames=len(recording), fps=recording.fps, pose_seconds=pose_seconds,

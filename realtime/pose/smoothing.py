@@ -28,6 +28,19 @@ def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray | floa
     return 1.0 / (1.0 + tau / dt)
 
 
+# The backends whose joints are filtered unless `--no-smooth` says otherwise, chosen on the
+# real-video dev set (66 clips, README "Pose backends"): YOLO places every joint anew in each
+# frame and jitters 1.7x more than BlazePose, and with the filter the Penn model decides 51/66
+# clips right instead of 49. BlazePose's own landmark tracking already filters its joints, and a
+# second filter lags them: 49/66 instead of 53. rtm and mmpose could not be measured here.
+SMOOTH_BY_DEFAULT = frozenset({"yolo"})
+
+
+def smooth_by_default(backend: str) -> bool:
+    """Whether joints from this pose backend pass through the One Euro filter by default."""
+    return backend in SMOOTH_BY_DEFAULT
+
+
 @dataclass
 class _State:
     xy: np.ndarray  # [17, 2] last filtered position
