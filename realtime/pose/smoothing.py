@@ -29,10 +29,11 @@ def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray | floa
 
 
 # The backends whose joints are filtered unless `--no-smooth` says otherwise, chosen on the
-# real-video dev set (66 clips, README "Pose backends"): YOLO places every joint anew in each
-# frame and jitters 1.7x more than BlazePose, and with the filter the Penn model decides 51/66
-# clips right instead of 49. BlazePose's own landmark tracking already filters its joints, and a
-# second filter lags them: 49/66 instead of 53. rtm and mmpose could not be measured here.
+# real-video dev set (66 clips, README "Smoothing"): YOLO places every joint anew in each frame
+# and jitters 1.7x more than BlazePose; with the filter the shipped Penn model decides 53/66
+# clips right on YOLO's joints instead of 51 (the previous one 51 instead of 49). BlazePose's own
+# landmark tracking already filters its joints, and a second filter lags them: the previous
+# model got 49/66 with it instead of 53. rtm and mmpose could not be measured here.
 SMOOTH_BY_DEFAULT = frozenset({"yolo"})
 
 
