@@ -111,7 +111,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from skelcam.realtime.classifier import ActionClassifier
     from skelcam.realtime.loop import Overlay, run_loop
     from skelcam.realtime.pose import create_backend
-    from skelcam.realtime.pose.smoothing import KeypointSmoother, smooth_by_default
+    from skelcam.realtime.pose.smoothing import KeypointSmoother, smoothing_wanted
     from skelcam.realtime.recognizer import ActionRecognizer
     from skelcam.realtime.signals import graceful_interrupts
     from skelcam.realtime.writer import VideoWriter, check_output_path
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     backend = create_backend(args.pose, device=args.device, max_people=args.max_people,
                              **pose_options(args))
     classifier.use_pose_backend(backend.name)
-    smooth = smooth_by_default(backend.name) if args.smooth is None else args.smooth
+    smooth = smoothing_wanted(backend.name, args.smooth)
     if classifier.fallback_warning:
         logging.getLogger("skelcam").warning(classifier.fallback_warning)
     console.print(

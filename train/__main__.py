@@ -233,7 +233,7 @@ def _live_settings(args: argparse.Namespace):
     cache, stride and smoothing of an evaluation's replay."""
     from skelcam.realtime.pose import available_backends
     from skelcam.realtime.pose.model_files import cache_dir
-    from skelcam.realtime.pose.smoothing import smooth_by_default
+    from skelcam.realtime.pose.smoothing import smoothing_wanted
     from skelcam.train.video_eval import LiveSettings
 
     if args.stride < 1:
@@ -248,8 +248,8 @@ def _live_settings(args: argparse.Namespace):
             raise SkelcamError("no pose backend can run here; name one with --pose")
         pose = candidates[0]
     cache = None if args.no_cache else (args.cache or cache_dir() / "poses")
-    smooth = smooth_by_default(pose) if args.smooth is None else args.smooth
-    return LiveSettings(pose, options, cache, args.stride, args.smoothing, smooth)
+    return LiveSettings(pose, options, cache, args.stride, args.smoothing,
+                        smoothing_wanted(pose, args.smooth))
 
 
 def _time_spans(text: str | None) -> tuple[float, ...] | None:

@@ -37,9 +37,11 @@ def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray | floa
 SMOOTH_BY_DEFAULT = frozenset({"yolo"})
 
 
-def smooth_by_default(backend: str) -> bool:
-    """Whether joints from this pose backend pass through the One Euro filter by default."""
-    return backend in SMOOTH_BY_DEFAULT
+def smoothing_wanted(backend: str, asked: bool | None) -> bool:
+    """Whether this pose backend's joints pass through the One Euro filter: as the user asked
+    (`--smooth` / `--no-smooth`), else the backend's default. `skelcam` and the evaluations that
+    replay it decide through this one function, so that they run the same joints."""
+    return backend in SMOOTH_BY_DEFAULT if asked is None else asked
 
 
 @dataclass
